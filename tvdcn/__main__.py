@@ -1,0 +1,95 @@
+"""Command line: ``python -m tvdcn {build,export,run,bench}`` (scripts/*.sh wrap it)."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from . import build as build_mod
+from . import paths, pin as pin_mod, series
+from .log import Failure, info
+
+
+def prepare(args: argparse.Namespace) -> list[str]:
+    """Fetch/verify upstream and apply the series; return the prefix commits."""
+    pin = pin_mod.load()
+    pristine, reused = series.ensure_pristine(pin, args.source or os.environ.get("TVDCN_SOURCE"))
+    info(f"upstream source: {'reused' if reused else 'imported'} ({pristine[:12]})")
+    return series.apply(pristine, force=args.force)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    pin = pin_mod.load()
+    prefixes = prepare(args)
+    names = args.variant or ["baseline", "patched"]
+    if args.prefix is not None:
+        names = ["baseline", f"prefix-{args.prefix}"]
+    summary = []
+    for v in build_mod.variants_for(prefixes, names):
+        n = prefixes.index(v.commit)
+        wheel, reused = build_mod.build(pin, v, n)
+        if v.name == "patched" and wheel:
+            wheel = build_mod.publish_wheel(wheel)
+        summary.append((v, n, wheel, reused))
+    print(f"\nSummary ({time.monotonic() - t0:.0f}s)")
+    print(f"  upstream:    torchvision {pin.version} ({series._state().get('origin')})")
+    print(f"  series:      {len(prefixes) - 1} patches from {paths.SERIES_FILE}")
+    print(f"  torch:       {build_mod._torch_version()}, Python {sys.version.split()[0]}")
+    for v, n, wheel, reused in summary:
+        print(f"  {v.name:<12} {n} patches, {'reused (unchanged)' if reused else 'built'}: {v.site}")
+        if v.name == "patched" and wheel:
+            print(f"  {'wheel':<12} {wheel}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    files = series.export()
+    print("\n".join(f"  {f.relative_to(paths.REPO)}" for f in files))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import variant
+
+    return subprocess.call(variant.command(args.variant, args.argv))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.main(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="tvdcn", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="fetch + verify upstream, apply patches/, build variants")
+    b.add_argument("--source", help="a local torchvision checkout or tarball to use instead of the pin's sources")
+    b.add_argument("--variant", action="append", help="baseline, patched or prefix-N (repeatable)")
+    b.add_argument("--prefix", type=int, help="build baseline and the first N patches (variant prefix-N)")
+    b.add_argument("--force", action="store_true", help="discard unexported commits in the vendored tree")
+    b.set_defaults(fn=cmd_build)
+    e = sub.add_parser("export", help="write the vendored tree's commits back to patches/")
+    e.set_defaults(fn=cmd_export)
+    r = sub.add_parser("run", help="run python with one variant importable: run VARIANT -- ARGS")
+    r.add_argument("variant")
+    r.add_argument("argv", nargs=argparse.REMAINDER)
+    r.set_defaults(fn=cmd_run)
+    bb = sub.add_parser("bench", help="benchmark variants side by side")
+    from . import bench
+
+    bench.add_arguments(bb)
+    bb.set_defaults(fn=cmd_bench)
+    args = p.parse_args(argv)
+    try:
+        return args.fn(args)
+    except Failure as e:
+        print(f"tvdcn: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Building variants of the vendored tree, side by side, with caching.
+
+A variant is a name and a commit of the vendored repository: ``baseline`` is ``pristine``,
+``patched`` is the tip of the series, ``prefix-N`` has the first N patches. Each variant has:
+
+- its own git worktree under ``.work/build/<name>``, built in place by upstream's ``setup.py``
+  (ninja), so a checkout that changes one file recompiles only what depends on it;
+- an importable install under ``.work/variants/<name>/site`` (the wheel, unpacked) and a
+  ``build.json`` recording what determined it (tree id, torch, Python, flags).
+
+An unchanged variant is never rebuilt. ccache, when present, is put in front of the compiler by
+torch's cpp_extension; with ``CCACHE_BASEDIR`` the variants share objects for the files they have
+in common, so the second variant of a fresh build costs a few compilations, not a full build.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths, series
+from .log import Failure, info
+from .pin import Pin
+
+# Everything but the C++ ops: codecs off, CPU only. Part of the cache key.
+BUILD_ENV = {
+    "TORCHVISION_USE_PNG": "0", "TORCHVISION_USE_JPEG": "0", "TORCHVISION_USE_WEBP": "0",
+    "TORCHVISION_USE_NVJPEG": "0", "TORCHVISION_USE_VIDEO_CODEC": "0", "TORCHVISION_USE_FFMPEG": "0",
+    "FORCE_CUDA": "0", "DEBUG": "0",
+}
+BUILDER_VERSION = 1  # bump when the way variants are built changes
+
+
+@dataclass
+class Variant:
+    name: str
+    commit: str
+
+    @property
+    def site(self) -> Path:
+        return paths.VARIANTS / self.name / "site"
+
+    @property
+    def record(self) -> Path:
+        return paths.VARIANTS / self.name / "build.json"
+
+    @property
+    def worktree(self) -> Path:
+        return paths.BUILDS / self.name
+
+
+def variants_for(prefixes: list[str], wanted: list[str]) -> list[Variant]:
+    """Map variant names (baseline, patched, prefix-N) to commits of the series."""
+    out = []
+    for name in wanted:
+        if name == "baseline":
+            out.append(Variant(name, prefixes[0]))
+        elif name == "patched":
+            out.append(Variant(name, prefixes[-1]))
+        elif m := re.fullmatch(r"prefix-(\d+)", name):
+            n = int(m.group(1))
+            if n >= len(prefixes):
+                raise Failure(f"{name}: the series has only {len(prefixes) - 1} patches")
+            out.append(Variant(name, prefixes[n]))
+        else:
+            raise Failure(f"unknown variant {name!r} (baseline, patched or prefix-N)")
+    return out
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def _key(v: Variant) -> dict:
+    return {
+        "tree": series.git("rev-parse", f"{v.commit}^{{tree}}"),
+        "torch": _torch_version(),
+        "python": sysconfig.get_python_version(),
+        "platform": sysconfig.get_platform(),
+        "env": BUILD_ENV,
+        "builder": BUILDER_VERSION,
+    }
+
+
+def local_version(pin: Pin, v: Variant, n_patches: int, tree: str) -> str:
+    """PEP 440 local version label: which variant and exactly which tree it was built from."""
+    return f"{pin.version}+{'upstream' if n_patches == 0 else f'dcn{n_patches}'}.g{tree[:8]}"
+
+
+def _checkout(v: Variant) -> None:
+    if (v.worktree / ".git").exists():
+        series.git("checkout", "-q", "--detach", "-f", v.commit, cwd=v.worktree)
+    else:
+        v.worktree.parent.mkdir(parents=True, exist_ok=True)
+        series.git("worktree", "prune")
+        series.git("worktree", "add", "-q", "--detach", "-f", str(v.worktree), v.commit)
+
+
+def _compiler_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(BUILD_ENV)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # ninja from the venv
+    env.setdefault("MAX_JOBS", str(os.cpu_count() or 1))
+    if shutil.which("ccache", path=env["PATH"]):
+        env.update(CCACHE_DIR=str(paths.CCACHE_DIR), CCACHE_BASEDIR=str(paths.BUILDS), CCACHE_NOHASHDIR="1",
+                   CCACHE_MAXSIZE=env.get("CCACHE_MAXSIZE", "5G"))
+    return env
+
+
+def build(pin: Pin, v: Variant, n_patches: int) -> tuple[Path | None, bool]:
+    """Build one variant (unless its record says it is current). Returns (wheel, reused)."""
+    key = _key(v)
+    if v.record.exists() and v.site.exists():
+        rec = json.loads(v.record.read_text())
+        if rec.get("key") == key:
+            return (Path(rec["wheel"]) if rec.get("wheel") else None), True
+    _checkout(v)
+    version = local_version(pin, v, n_patches, key["tree"])
+    env = _compiler_env()
+    env["BUILD_VERSION"] = version
+    env["PYTORCH_VERSION"] = key["torch"].split("+")[0]  # the wheel's torch requirement: the ABI it was built for
+    dist = paths.VARIANTS / v.name / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    log_path = paths.VARIANTS / v.name / "build.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    ccache = "with ccache" if "CCACHE_DIR" in env else "without ccache (install it to share objects)"
+    info(f"building {v.name} = torchvision {version} in {v.worktree} ({ccache}; log: {log_path})")
+    cmd = [sys.executable, "setup.py", "bdist_wheel", "-d", str(dist)]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=v.worktree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        assert proc.stdout is not None
+        last = -1
+        for line in proc.stdout:
+            log.write(line)
+            m = re.match(r"\[(\d+)/(\d+)\]", line)
+            if m:
+                done, total = int(m.group(1)), int(m.group(2))
+                pct = 100 * done // total
+                if pct // 10 != last // 10 or done == total:
+                    info(f"  {v.name}: compiled {done}/{total}")
+                    last = pct
+        rc = proc.wait()
+    if rc != 0:
+        tail = "".join(log_path.read_text().splitlines(True)[-40:])
+        raise Failure(f"building {v.name} failed (exit {rc}); last lines of {log_path}:\n{tail}")
+    wheels = list(dist.glob("*.whl"))
+    if len(wheels) != 1:
+        raise Failure(f"expected one wheel in {dist}, found {wheels}")
+    shutil.rmtree(v.site, ignore_errors=True)
+    with zipfile.ZipFile(wheels[0]) as z:
+        z.extractall(v.site)
+    v.record.write_text(json.dumps({"key": key, "commit": v.commit, "version": version,
+                                    "wheel": str(wheels[0]), "n_patches": n_patches}, indent=2) + "\n")
+    return wheels[0], False
+
+
+def publish_wheel(wheel: Path) -> Path:
+    """Copy the patched wheel to ``.work/dist`` (the one users ``pip install``)."""
+    paths.DIST.mkdir(parents=True, exist_ok=True)
+    for old in paths.DIST.glob("*.whl"):
+        if old.name != wheel.name:
+            old.unlink()
+    dest = paths.DIST / wheel.name
+    shutil.copy2(wheel, dest)
+    return dest

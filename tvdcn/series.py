@@ -1,0 +1,172 @@
+"""The vendored tree: a git repository whose history *is* the patch series.
+
+``pristine`` (a tag) is one commit holding upstream exactly as fetched; the branch ``series``
+holds one commit per file in ``patches/series`` on top of it, applied with ``git am``. Commits
+are made with a fixed identity and dates, so the same patches always give the same commit ids.
+
+Editing a patch means committing in that tree (or ``git commit --fixup`` and
+``git rebase -i --autosquash pristine``) and running ``tvdcn export``, which writes
+``patches/`` back with ``git format-patch``. Nobody edits a diff by hand.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from . import fetch, paths
+from .log import Failure, info
+from .pin import Pin
+
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "tvdcn", "GIT_AUTHOR_EMAIL": "tvdcn@localhost",
+    "GIT_COMMITTER_NAME": "tvdcn", "GIT_COMMITTER_EMAIL": "tvdcn@localhost",
+    "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
+}
+STATE = paths.SRC.parent / "state.json"
+
+
+def git(*args: str, cwd: Path = paths.SRC, check: bool = True, dates: bool = True) -> str:
+    """Run git in the vendored tree with a fixed identity; return stdout."""
+    env = dict(os.environ)
+    env.update(_IDENTITY if dates else {k: v for k, v in _IDENTITY.items() if not k.endswith("_DATE")})
+    r = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise Failure(f"git {' '.join(args)} failed in {cwd}:\n{r.stdout}{r.stderr}")
+    return r.stdout.strip()
+
+
+def _state() -> dict:
+    return json.loads(STATE.read_text()) if STATE.exists() else {}
+
+
+def _save_state(state: dict) -> None:
+    STATE.write_text(json.dumps(state, indent=2) + "\n")
+
+
+def patch_files() -> list[Path]:
+    """The patches named in ``patches/series``, in order."""
+    if not paths.SERIES_FILE.exists():
+        return []
+    names = [ln.strip() for ln in paths.SERIES_FILE.read_text().splitlines()]
+    files = [paths.PATCHES / n for n in names if n and not n.startswith("#")]
+    for f in files:
+        if not f.exists():
+            raise Failure(f"patches/series lists {f.name}, which does not exist")
+    return files
+
+
+def ensure_pristine(pin: Pin, user_source: str | None) -> tuple[str, bool]:
+    """Make sure the vendored repository holds the wanted upstream source as commit ``pristine``.
+
+    Returns (pristine commit, reused). A pinned source must match the pin's tree id exactly;
+    a user-given source that does not is accepted with a warning (e.g. upstream main).
+    """
+    state = _state()
+    have = git("rev-parse", "-q", "--verify", "pristine^{commit}", check=False) if (paths.SRC / ".git").exists() else ""
+    if have and user_source is None and state.get("origin_pinned") and git("rev-parse", "pristine^{tree}") == pin.tree:
+        return have, True
+    paths.WORK.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=paths.WORK) as scratch:
+        src = fetch.obtain(pin, user_source, Path(scratch))
+        tree = _tree_of(src.root)
+        if have and git("rev-parse", "pristine^{tree}") == tree:
+            state.update(origin=src.origin, origin_pinned=src.pinned or tree == pin.tree)
+            _save_state(state)
+            return have, True
+        if tree != pin.tree:
+            if src.pinned:
+                raise Failure(f"{src.origin}: unpacked tree {tree} is not the pinned {pin.tree}; refusing it")
+            info(f"WARNING: {src.origin} is not torchvision {pin.version} as pinned (tree {tree[:12]}); "
+                 "building it anyway, the series may not apply")
+        info(f"importing {src.origin} into {paths.SRC}")
+        if paths.SRC.exists():
+            _prune_worktrees()
+            shutil.rmtree(paths.SRC)
+        shutil.copytree(src.root, paths.SRC, symlinks=True)
+    git("init", "-q", "-b", "series")
+    git("add", "-A", "-f")
+    git("commit", "-q", "-m", f"Import upstream torchvision ({src.origin})")
+    git("tag", "-f", "pristine")
+    _save_state({"origin": src.origin, "origin_pinned": src.pinned or tree == pin.tree})
+    return git("rev-parse", "HEAD"), False
+
+
+def _tree_of(root: Path) -> str:
+    """The git tree id of a directory's files (all of them, ignore rules notwithstanding)."""
+    with tempfile.TemporaryDirectory() as idx:
+        env = dict(os.environ, GIT_INDEX_FILE=str(Path(idx) / "index"), GIT_DIR=str(Path(idx) / "git"))
+        subprocess.run(["git", "init", "-q", "--bare", env["GIT_DIR"]], check=True, env=env)
+        subprocess.run(["git", "--work-tree", str(root), "add", "-A", "-f"], check=True, env=env, cwd=root)
+        return subprocess.run(["git", "write-tree"], check=True, env=env, capture_output=True,
+                              text=True).stdout.strip()
+
+
+def _prune_worktrees() -> None:
+    for wt in paths.BUILDS.glob("*"):
+        shutil.rmtree(wt, ignore_errors=True)
+
+
+def _series_key(pristine: str, files: list[Path]) -> str:
+    h = hashlib.sha256(pristine.encode())
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def apply(pristine: str, force: bool = False) -> list[str]:
+    """Apply ``patches/series`` on ``pristine`` as branch ``series``.
+
+    Returns the commit after each prefix: element 0 is pristine, element N has N patches.
+    Refuses to throw away commits in the vendored tree that were never exported.
+    """
+    files = patch_files()
+    key = _series_key(pristine, files)
+    state = _state()
+    head = git("rev-parse", "-q", "--verify", "refs/heads/series", check=False)
+    if head and state.get("applied_key") == key and head == state.get("applied_head"):
+        return state["prefixes"]
+    if head and head != state.get("applied_head", pristine) and not force:
+        raise Failure(
+            f"the vendored tree {paths.SRC} has commits on 'series' that are not in patches/ "
+            "(export them with `scripts/tvdcn export`, or pass --force to discard them)")
+    if git("status", "--porcelain", "--untracked-files=no") and not force:
+        raise Failure(f"the vendored tree {paths.SRC} has uncommitted changes; commit and export them, "
+                      "or pass --force to discard them")
+    git("checkout", "-q", "-f", "-B", "series", pristine)
+    prefixes = [pristine]
+    for f in files:
+        info(f"applying {f.name}")
+        r = subprocess.run(["git", "am", "-q", "--committer-date-is-author-date", str(f)], cwd=paths.SRC,
+                           env=dict(os.environ, **{k: v for k, v in _IDENTITY.items() if "COMMITTER" in k}),
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            git("am", "--abort", check=False)
+            raise Failure(f"{f.name} does not apply on top of the previous patches:\n{r.stdout}{r.stderr}")
+        prefixes.append(git("rev-parse", "HEAD"))
+    state.update(applied_key=key, applied_head=prefixes[-1], prefixes=prefixes)
+    _save_state(state)
+    return prefixes
+
+
+def export() -> list[Path]:
+    """Write the commits pristine..series back to ``patches/`` (git format-patch) and the series file."""
+    if git("status", "--porcelain", "--untracked-files=no"):
+        raise Failure(f"commit your changes in {paths.SRC} first")
+    for old in paths.PATCHES.glob("*.patch"):
+        old.unlink()
+    out = git("format-patch", "-q", "-N", "--zero-commit", "--no-signature", "-o", str(paths.PATCHES),
+              "pristine..series", dates=False)
+    files = sorted(paths.PATCHES.glob("*.patch"))
+    paths.SERIES_FILE.write_text("".join(f"{f.name}\n" for f in files))
+    head = git("rev-parse", "series")
+    state = _state()
+    state.update(applied_head=head, applied_key=_series_key(git("rev-parse", "pristine"), files),
+                 prefixes=[git("rev-parse", "pristine"), *git("rev-list", "--reverse", "pristine..series").split()])
+    _save_state(state)
+    del out
+    return files

@@ -1,0 +1,44 @@
+"""Running Python against one built variant, in its own process.
+
+Both variants register the same ``torchvision::`` ops, so they never share a process: each run
+gets ``PYTHONPATH`` pointing at that variant's install and nothing else of torchvision.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import paths
+from .log import Failure
+
+
+def site(name: str) -> Path:
+    """The install directory of a built variant."""
+    s = paths.VARIANTS / name / "site"
+    if not (s / "torchvision").is_dir():
+        raise Failure(f"variant {name!r} is not built: run scripts/build.sh")
+    return s
+
+
+def info(name: str) -> dict:
+    return json.loads((paths.VARIANTS / name / "build.json").read_text())
+
+
+def env(name: str, threads: int | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a process that imports variant ``name`` (and the tvdcn package)."""
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([str(site(name)), str(paths.REPO)])
+    e["TVDCN_VARIANT"] = name
+    if threads is not None:
+        e["TVDCN_THREADS"] = str(threads)
+    e.update(extra or {})
+    return e
+
+
+def command(name: str, argv: list[str]) -> list[str]:
+    os.environ.update(env(name))
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    return [sys.executable, *argv]
