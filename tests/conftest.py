@@ -1,0 +1,83 @@
+"""Shared fixtures of the verification suite.
+
+Tests never import torchvision themselves: each variant runs in its own processes (both register
+the same ``torchvision::`` ops), and this process compares the tensors they return.
+
+Environment:
+  TVDCN_PATCHED   the variant under test (default ``patched``; ``prefix-N`` for a prefix)
+  TVDCN_BASELINE  the reference variant (default ``baseline``)
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any
+
+import pytest
+import torch
+
+from tvdcn import isolate
+from tvdcn.cases import Case, grid
+
+PATCHED = os.environ.get("TVDCN_PATCHED", "patched")
+BASELINE = os.environ.get("TVDCN_BASELINE", "baseline")
+THREADS = (1, 2, 3, 4, 8)
+GRID = grid()
+
+# Figures for the end-of-run summary: property -> counters.
+SUMMARY: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+
+class Runs:
+    """Results of the grid per (variant, threads, fill mode), computed once per session."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int, bool], dict[str, Any]] = {}
+
+    def get(self, name: str, threads: int, fill: bool = False) -> dict[str, Any]:
+        key = (name, threads, fill)
+        if key not in self._cache:
+            self._cache[key] = isolate.run_cases(name, threads, GRID, fill_uninitialized=fill)
+        return self._cache[key]
+
+
+@pytest.fixture(scope="session")
+def runs() -> Runs:
+    return Runs()
+
+
+def result(res: dict[str, Any], case: Case) -> dict[str, torch.Tensor]:
+    """The tensors of one case, or fail the test with what went wrong in that case."""
+    r = res.get(case.id)
+    if r is None:
+        pytest.fail(f"no result for {case.id}")
+    if isinstance(r, isolate.CaseCrash):
+        pytest.fail(f"{case.id}: {r}")
+    if isinstance(r, isolate.CaseError):
+        pytest.fail(f"{case.id}: the op raised {r.message}")
+    return r
+
+
+def bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same dtype, shape and bit pattern (NaN payloads and signed zeros included)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    as_int = {torch.float32: torch.int32, torch.float64: torch.int64, torch.float16: torch.int16,
+              torch.bfloat16: torch.int16}[a.dtype]
+    return torch.equal(a.contiguous().view(as_int), b.contiguous().view(as_int))
+
+
+def differing(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the tensors whose bits differ between two results of one case."""
+    assert a.keys() == b.keys(), (a.keys(), b.keys())
+    return [k for k in a if not bits_equal(a[k], b[k])]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not SUMMARY:
+        return
+    tr = terminalreporter
+    tr.section("tvdcn property summary")
+    tr.write_line(f"variants: {PATCHED} vs {BASELINE}; threads {THREADS}; grid of {len(GRID)} cases")
+    for prop, counts in SUMMARY.items():
+        tr.write_line(f"{prop}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))

@@ -1,0 +1,165 @@
+"""Test cases for deform_conv2d: a case is a plain, JSON-able description; inputs come from its seed.
+
+Used by the verification suite and the benchmark alike. Inputs are generated in float64 from a
+seeded generator and then cast, so every process (and every variant) sees bit-identical inputs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+GRADS = ("grad_input", "grad_offset", "grad_weight", "grad_mask", "grad_bias")
+
+
+@dataclass(frozen=True)
+class Case:
+    batch: int = 2
+    cin: int = 4
+    cout: int = 6
+    h: int = 7
+    w: int = 8
+    kh: int = 3
+    kw: int = 3
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int] = (1, 1)
+    dil: tuple[int, int] = (1, 1)
+    wgroups: int = 1
+    ogroups: int = 1
+    mask: bool = True
+    bias: bool = True
+    dtype: str = "float32"
+    # "normal": offsets of a few pixels, many samples off the border; "exact": dyadic values whose
+    # every product and sum is exact in float64, so no reduction order can change any result.
+    values: str = "normal"
+    seed: int = 0
+
+    @property
+    def id(self) -> str:
+        s = (f"b{self.batch}-c{self.cin}x{self.cout}-{self.h}x{self.w}-k{self.kh}x{self.kw}"
+             f"-s{self.stride[0]}{self.stride[1]}-p{self.pad[0]}{self.pad[1]}-d{self.dil[0]}{self.dil[1]}"
+             f"-g{self.wgroups}o{self.ogroups}{'-mask' if self.mask else ''}{'-bias' if self.bias else ''}"
+             f"-{self.dtype}{'-exact' if self.values == 'exact' else ''}")
+        return s if self.seed == 0 else f"{s}-seed{self.seed}"
+
+    def out_hw(self) -> tuple[int, int]:
+        oh = (self.h + 2 * self.pad[0] - self.dil[0] * (self.kh - 1) - 1) // self.stride[0] + 1
+        ow = (self.w + 2 * self.pad[1] - self.dil[1] * (self.kw - 1) - 1) // self.stride[1] + 1
+        return oh, ow
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Case":
+        d = dict(d)
+        for k in ("stride", "pad", "dil"):
+            d[k] = tuple(d[k])
+        return cls(**d)
+
+
+def cases_digest(cases: list[Case]) -> str:
+    return hashlib.sha256(json.dumps([c.to_json() for c in cases]).encode()).hexdigest()[:16]
+
+
+def make_inputs(case: Case) -> dict[str, Any]:
+    """The op's inputs (and the upstream gradient) for a case; deterministic from its seed."""
+    import torch
+
+    g = torch.Generator().manual_seed(hash_seed(case))
+    oh, ow = case.out_hw()
+    kk = case.kh * case.kw
+    f64 = torch.float64
+
+    def rand(*shape: int, lo: float, hi: float) -> "torch.Tensor":
+        return torch.rand(*shape, generator=g, dtype=f64) * (hi - lo) + lo
+
+    def dyadic(*shape: int, lo: int, hi: int, den: int) -> "torch.Tensor":
+        return torch.randint(lo, hi + 1, shape, generator=g, dtype=torch.int64).to(f64) / den
+
+    shapes = {
+        "input": (case.batch, case.cin, case.h, case.w),
+        "offset": (case.batch, 2 * case.ogroups * kk, oh, ow),
+        "weight": (case.cout, case.cin // case.wgroups, case.kh, case.kw),
+        "mask": (case.batch, case.ogroups * kk, oh, ow),
+        "bias": (case.cout,),
+        "grad_out": (case.batch, case.cout, oh, ow),
+    }
+    if case.values == "exact":
+        t = {
+            "input": dyadic(*shapes["input"], lo=-8, hi=8, den=8),
+            "offset": dyadic(*shapes["offset"], lo=-20, hi=20, den=8),
+            "weight": dyadic(*shapes["weight"], lo=-8, hi=8, den=8),
+            "mask": dyadic(*shapes["mask"], lo=0, hi=8, den=8),
+            "bias": dyadic(*shapes["bias"], lo=-8, hi=8, den=8),
+            "grad_out": dyadic(*shapes["grad_out"], lo=-8, hi=8, den=8),
+        }
+    else:
+        t = {
+            "input": rand(*shapes["input"], lo=-1, hi=1),
+            "offset": rand(*shapes["offset"], lo=-2.5, hi=2.5),
+            "weight": rand(*shapes["weight"], lo=-1, hi=1),
+            "mask": rand(*shapes["mask"], lo=0, hi=1),
+            "bias": rand(*shapes["bias"], lo=-1, hi=1),
+            "grad_out": rand(*shapes["grad_out"], lo=-1, hi=1),
+        }
+    dtype = getattr(torch, case.dtype)
+    return {k: v.to(dtype) for k, v in t.items()}
+
+
+def hash_seed(case: Case) -> int:
+    return int.from_bytes(hashlib.sha256(case.id.encode()).digest()[:6], "little") ^ case.seed
+
+
+def run(case: Case, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Forward + backward of ``torchvision.ops.deform_conv2d``; returns output and all gradients."""
+    import torch
+    from torchvision.ops import deform_conv2d
+
+    t = inputs or make_inputs(case)
+    x = t["input"].clone().requires_grad_()
+    off = t["offset"].clone().requires_grad_()
+    w = t["weight"].clone().requires_grad_()
+    m = t["mask"].clone().requires_grad_() if case.mask else None
+    b = t["bias"].clone().requires_grad_() if case.bias else None
+    out = deform_conv2d(x, off, w, b, stride=case.stride, padding=case.pad, dilation=case.dil, mask=m)
+    out.backward(t["grad_out"])
+    res = {"out": out.detach(), "grad_input": x.grad, "grad_offset": off.grad, "grad_weight": w.grad}
+    if m is not None:
+        res["grad_mask"] = m.grad
+    if b is not None:
+        res["grad_bias"] = b.grad
+    del torch
+    return res
+
+
+def grid() -> list[Case]:
+    """The thread-count / equality grid: each shape family at every batch size of interest.
+
+    Batches 33 and 64 go through the parallel-images blocking (blocks of up to 32 images).
+    """
+    families = [
+        Case(),
+        Case(cin=4, cout=6, wgroups=2, ogroups=2),
+        Case(cin=4, cout=4, ogroups=4),                                  # one offset group per channel
+        Case(stride=(2, 2), pad=(0, 0), dil=(2, 2), h=9, w=10),
+        Case(kh=2, kw=3, stride=(1, 2), pad=(0, 1), dil=(2, 1)),         # non-square everything
+        Case(mask=False, bias=False),
+        Case(dtype="float64"),
+        Case(cin=6, cout=6, wgroups=3, ogroups=3, kh=1, kw=1, pad=(0, 0), mask=False),
+    ]
+    out = [dataclasses.replace(f, batch=b) for f in families for b in (1, 2, 7, 33, 64)]
+    out += [
+        # Large enough that the im2col loop splits into several chunks at batch 1-2.
+        Case(batch=2, cin=16, cout=8, h=24, w=24),
+        Case(batch=1, cin=16, cout=8, h=24, w=24, dtype="float64", ogroups=4, wgroups=2),
+        # Measured: upstream's own forward/grad_weight vary with the thread count here (GEMM).
+        Case(batch=40, cin=4, cout=5, h=7, w=8),
+    ]
+    # Exact arithmetic: no reduction order can change these, so baseline itself must be invariant.
+    out += [dataclasses.replace(f, batch=b, dtype="float64", values="exact")
+            for f in families[:5] for b in (2, 33)]
+    out.append(Case(batch=2, cin=16, cout=8, h=24, w=24, dtype="float64", values="exact"))
+    return out

@@ -1,0 +1,69 @@
+"""Running cases against a variant in child processes, so that a crash fails one case only.
+
+``run_cases`` returns, for every case id, either the dict of result tensors, a ``CaseError``
+(the op raised) or a ``CaseCrash`` (the process died in that case: signal or exit status, and
+the tail of its stderr). After a crash the remaining cases run in a fresh process.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import variant
+from .cases import Case
+
+
+@dataclass
+class CaseError:
+    message: str
+
+
+@dataclass
+class CaseCrash:
+    returncode: int
+    stderr: str
+
+    def __str__(self) -> str:
+        how = f"signal {-self.returncode}" if self.returncode < 0 else f"exit status {self.returncode}"
+        return f"process died ({how}) in this case; stderr tail:\n{self.stderr[-2000:]}"
+
+
+def run_cases(name: str, threads: int, cases: list[Case], fill_uninitialized: bool = False,
+              timeout: float = 900) -> dict[str, Any]:
+    """Compute ``cases`` with variant ``name`` at ``threads`` threads."""
+    import torch
+
+    results: dict[str, Any] = {}
+    todo = list(cases)
+    with tempfile.TemporaryDirectory(prefix=f"tvdcn-{name}-t{threads}-") as tmp:
+        out = Path(tmp)
+        while todo:
+            (out / "cases.json").write_text(json.dumps([c.to_json() for c in todo]))
+            cmd = [sys.executable, "-m", "tvdcn.worker", "--cases", str(out / "cases.json"), "--out", str(out),
+                   "--threads", str(threads)] + (["--fill-uninitialized"] if fill_uninitialized else [])
+            try:
+                r = subprocess.run(cmd, env=variant.env(name, threads), capture_output=True, text=True,
+                                   timeout=timeout)
+                rc, err = r.returncode, r.stderr
+            except subprocess.TimeoutExpired as e:
+                rc, err = -9, f"timed out after {timeout}s (hang?)\n{e.stderr or ''}"
+            started = [ln.split(" ", 1)[1] for ln in (out / "progress").read_text().splitlines()] \
+                if (out / "progress").exists() else []
+            (out / "progress").unlink(missing_ok=True)
+            for c in todo:
+                if (out / f"{c.id}.pt").exists():
+                    results[c.id] = torch.load(out / f"{c.id}.pt")
+                elif (out / f"{c.id}.error").exists():
+                    results[c.id] = CaseError((out / f"{c.id}.error").read_text())
+            if rc == 0:
+                break
+            if not started:  # died before any case: nothing to attribute it to
+                raise RuntimeError(f"worker for {name} failed before running a case (rc={rc}):\n{err[-3000:]}")
+            results[started[-1]] = CaseCrash(rc, err)
+            todo = [c for c in todo if c.id not in results]
+    return results
