@@ -24,8 +24,8 @@ THREADS = 2
 SHARE = 0.5
 
 
-def probe(name: str, threads: int) -> dict:
-    r = subprocess.run([sys.executable, "-m", "tvdcn.threadprobe", "--threads", str(threads)],
+def probe(name: str, threads: int, mode: str = "forward") -> dict:
+    r = subprocess.run([sys.executable, "-m", "tvdcn.threadprobe", "--threads", str(threads), "--mode", mode],
                        env=variant.env(name, extra={"OMP_WAIT_POLICY": "PASSIVE"}),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -37,18 +37,24 @@ def working_threads(p: dict) -> int:
     return sum(1 for t in busy if busy[0] > 0 and t >= SHARE * busy[0])
 
 
-def test_patched_im2col_uses_all_threads():
-    p = probe(PATCHED, THREADS)
-    SUMMARY["parallelism probe"][f"{PATCHED} working threads"] = working_threads(p)
-    assert working_threads(p) >= THREADS, f"{PATCHED} ran serially at {THREADS} threads: {p}"
+MODES = ["forward", "backward"]
 
 
-def test_control_serial_baseline_is_detected():
-    p = probe(BASELINE, THREADS)
-    SUMMARY["parallelism probe"][f"{BASELINE} working threads (control)"] = working_threads(p)
-    assert working_threads(p) == 1, f"the probe does not tell a serial im2col from a parallel one: {p}"
+@pytest.mark.parametrize("mode", MODES)
+def test_patched_uses_all_threads(mode):
+    p = probe(PATCHED, THREADS, mode)
+    SUMMARY["parallelism probe (working threads)"][f"{PATCHED} {mode}"] = working_threads(p)
+    assert working_threads(p) >= THREADS, f"{PATCHED} {mode} ran serially at {THREADS} threads: {p}"
 
 
-def test_patched_honours_one_thread():
-    p = probe(PATCHED, 1)
+@pytest.mark.parametrize("mode", MODES)
+def test_control_serial_baseline_is_detected(mode):
+    p = probe(BASELINE, THREADS, mode)
+    SUMMARY["parallelism probe (working threads)"][f"{BASELINE} {mode} (control)"] = working_threads(p)
+    assert working_threads(p) == 1, f"the probe does not tell serial sampling from parallel: {p}"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_patched_honours_one_thread(mode):
+    p = probe(PATCHED, 1, mode)
     assert working_threads(p) == 1, f"{PATCHED} used several threads with torch.set_num_threads(1): {p}"

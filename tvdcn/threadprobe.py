@@ -1,8 +1,10 @@
 """Runs inside a variant's process: on how many threads does deform_conv2d's own work run?
 
-``python -m tvdcn.threadprobe --threads N`` prints JSON with the CPU time each OS thread of the
-process spent during repeated forward calls on a shape whose cost is almost all im2col
-(one output channel, so the GEMM is a thin matrix-vector product). Per-thread CPU time comes
+``python -m tvdcn.threadprobe --threads N [--mode forward|backward]`` prints JSON with the CPU
+time each OS thread of the process spent during repeated calls on a shape whose cost is almost
+all sampling (one output channel, so the GEMMs are thin): im2col in the forward; in the backward
+mostly the col2im kernels (grad_offset/grad_mask, then grad_input), the im2col for grad_weight
+being a minor part. Per-thread CPU time comes
 from /proc/self/task/*/stat, so this counts where the work ran, not how fast it was.
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--seconds", type=float, default=1.5)
+    p.add_argument("--mode", choices=["forward", "backward"], default="forward")
     a = p.parse_args()
     import time
 
@@ -40,17 +43,25 @@ def main() -> None:
     off = torch.rand(1, 18, 64, 64, generator=g) * 4 - 2
     mask = torch.rand(1, 9, 64, 64, generator=g)
     w = torch.rand(1, 64, 3, 3, generator=g)
-    with torch.no_grad():
-        deform_conv2d(x, off, w, padding=1, mask=mask)  # warm-up: thread pools exist from here on
-        before = thread_cpu_ticks()
-        t0, calls = time.monotonic(), 0
-        while time.monotonic() - t0 < a.seconds:
-            deform_conv2d(x, off, w, padding=1, mask=mask)
-            calls += 1
-        after = thread_cpu_ticks()
+    backward = a.mode == "backward"
+    for t in (x, off, mask, w):
+        t.requires_grad_(backward)
+
+    def call() -> None:
+        y = deform_conv2d(x, off, w, padding=1, mask=mask)
+        if backward:
+            y.backward(torch.ones_like(y))
+
+    call()  # warm-up: thread pools exist from here on
+    before = thread_cpu_ticks()
+    t0, calls = time.monotonic(), 0
+    while time.monotonic() - t0 < a.seconds:
+        call()
+        calls += 1
+    after = thread_cpu_ticks()
     hz = os.sysconf("SC_CLK_TCK")
     busy = sorted(((after[t] - before.get(t, 0)) / hz for t in after), reverse=True)
-    print(json.dumps({"threads": a.threads, "calls": calls, "cpu_seconds_per_thread": busy}))
+    print(json.dumps({"threads": a.threads, "mode": a.mode, "calls": calls, "cpu_seconds_per_thread": busy}))
 
 
 if __name__ == "__main__":
