@@ -67,3 +67,16 @@ def run_cases(name: str, threads: int, cases: list[Case], fill_uninitialized: bo
             results[started[-1]] = CaseCrash(rc, err)
             todo = [c for c in todo if c.id not in results]
     return results
+
+
+def run_snippet(name: str, code: str, threads: int = 2, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run Python ``code`` in a fresh process with variant ``name`` importable.
+
+    ``code`` reports by printing one JSON line last; a crash shows as a negative return code.
+    """
+    prologue = f"import torch\ntorch.set_num_threads({threads})\n"
+    try:
+        return subprocess.run([sys.executable, "-c", prologue + code], env=variant.env(name, threads),
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        return subprocess.CompletedProcess(e.cmd, -9, e.stdout or "", f"timed out after {timeout}s (hang?)")
