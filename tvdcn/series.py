@@ -40,6 +40,11 @@ def git(*args: str, cwd: Path = paths.SRC, check: bool = True, dates: bool = Tru
     return r.stdout.strip()
 
 
+def state() -> dict:
+    """What the last import/apply recorded (origin of the source, applied series)."""
+    return _state()
+
+
 def _state() -> dict:
     return json.loads(STATE.read_text()) if STATE.exists() else {}
 
@@ -159,8 +164,8 @@ def export() -> list[Path]:
         raise Failure(f"commit your changes in {paths.SRC} first")
     for old in paths.PATCHES.glob("*.patch"):
         old.unlink()
-    out = git("format-patch", "-q", "-N", "--zero-commit", "--no-signature", "-o", str(paths.PATCHES),
-              "pristine..series", dates=False)
+    git("format-patch", "-q", "-N", "--zero-commit", "--no-signature", "-o", str(paths.PATCHES),
+        "pristine..series", dates=False)
     files = sorted(paths.PATCHES.glob("*.patch"))
     paths.SERIES_FILE.write_text("".join(f"{f.name}\n" for f in files))
     head = git("rev-parse", "series")
@@ -168,5 +173,4 @@ def export() -> list[Path]:
     state.update(applied_head=head, applied_key=_series_key(git("rev-parse", "pristine"), files),
                  prefixes=[git("rev-parse", "pristine"), *git("rev-list", "--reverse", "pristine..series").split()])
     _save_state(state)
-    del out
     return files
