@@ -34,6 +34,12 @@ class Case:
     # "normal": offsets of a few pixels, many samples off the border; "exact": dyadic values whose
     # every product and sum is exact in float64, so no reduction order can change any result.
     values: str = "normal"
+    # Memory layout of the tensor arguments: contiguous, noncontig (every other element of a
+    # wider buffer), channels_last, or expanded (input is one image broadcast over the batch
+    # with stride 0).
+    layout: str = "contiguous"
+    # Which arguments require grad (a subset of input, offset, weight, mask, bias).
+    requires: tuple[str, ...] = ("input", "offset", "weight", "mask", "bias")
     seed: int = 0
 
     @property
@@ -42,6 +48,10 @@ class Case:
              f"-s{self.stride[0]}{self.stride[1]}-p{self.pad[0]}{self.pad[1]}-d{self.dil[0]}{self.dil[1]}"
              f"-g{self.wgroups}o{self.ogroups}{'-mask' if self.mask else ''}{'-bias' if self.bias else ''}"
              f"-{self.dtype}{'-exact' if self.values == 'exact' else ''}")
+        if self.layout != "contiguous":
+            s += f"-{self.layout}"
+        if self.requires != Case.requires:
+            s += "-grad:" + ("+".join(self.requires) or "none")
         return s if self.seed == 0 else f"{s}-seed{self.seed}"
 
     def out_hw(self) -> tuple[int, int]:
@@ -55,8 +65,9 @@ class Case:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Case":
         d = dict(d)
-        for k in ("stride", "pad", "dil"):
-            d[k] = tuple(d[k])
+        for k in ("stride", "pad", "dil", "requires"):
+            if k in d:
+                d[k] = tuple(d[k])
         return cls(**d)
 
 
@@ -106,7 +117,31 @@ def make_inputs(case: Case) -> dict[str, Any]:
             "grad_out": rand(*shapes["grad_out"], lo=-1, hi=1),
         }
     dtype = getattr(torch, case.dtype)
+    if case.layout == "expanded":
+        t["input"] = t["input"][:1].expand(shapes["input"])
     return {k: v.to(dtype) for k, v in t.items()}
+
+
+def _leaf(case: Case, name: str, value: Any) -> tuple[Any, Any]:
+    """(leaf tensor that may require grad, the argument passed to the op in the case's layout).
+
+    The argument is a differentiable function of the leaf, so gradients reach the leaf whatever
+    the layout; only its strides differ.
+    """
+    import torch
+
+    wants = name in case.requires
+    if case.layout == "expanded" and name == "input":
+        leaf = value[:1].clone().requires_grad_(wants)
+        return leaf, leaf.expand(value.shape)
+    leaf = value.clone().requires_grad_(wants)
+    if case.layout == "noncontig":
+        # Every other element of a buffer twice as wide in the last dimension.
+        wide = torch.stack([leaf, torch.zeros_like(leaf)], dim=-1).flatten(-2)
+        return leaf, wide[..., ::2]
+    if case.layout == "channels_last" and value.dim() == 4:
+        return leaf, leaf.contiguous(memory_format=torch.channels_last)
+    return leaf, leaf
 
 
 def hash_seed(case: Case) -> int:
@@ -119,19 +154,19 @@ def run(case: Case, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
     from torchvision.ops import deform_conv2d
 
     t = inputs or make_inputs(case)
-    x = t["input"].clone().requires_grad_()
-    off = t["offset"].clone().requires_grad_()
-    w = t["weight"].clone().requires_grad_()
-    m = t["mask"].clone().requires_grad_() if case.mask else None
-    b = t["bias"].clone().requires_grad_() if case.bias else None
-    out = deform_conv2d(x, off, w, b, stride=case.stride, padding=case.pad, dilation=case.dil, mask=m)
-    out.backward(t["grad_out"])
-    res = {"out": out.detach(), "grad_input": x.grad, "grad_offset": off.grad, "grad_weight": w.grad}
-    if m is not None:
-        res["grad_mask"] = m.grad
-    if b is not None:
-        res["grad_bias"] = b.grad
-    del torch
+    names = ["input", "offset", "weight"] + (["mask"] if case.mask else []) + (["bias"] if case.bias else [])
+    leaves, args = {}, {}
+    for n in names:
+        leaves[n], args[n] = _leaf(case, n, t[n])
+    out = deform_conv2d(args["input"], args["offset"], args["weight"], args.get("bias"), stride=case.stride,
+                        padding=case.pad, dilation=case.dil, mask=args.get("mask"))
+    res = {"out": out.detach()}
+    if out.requires_grad:
+        out.backward(t["grad_out"])
+    for n in names:
+        if n in case.requires:
+            g = leaves[n].grad
+            res[f"grad_{n}"] = g if g is not None else torch.zeros_like(leaves[n])
     return res
 
 

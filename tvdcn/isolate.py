@@ -80,3 +80,53 @@ def run_snippet(name: str, code: str, threads: int = 2, timeout: float = 600) ->
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         return subprocess.CompletedProcess(e.cmd, -9, e.stdout or "", f"timed out after {timeout}s (hang?)")
+
+
+class Server:
+    """A long-lived worker process for one (variant, threads): one case at a time, cheaply.
+
+    A crash in a case returns ``CaseCrash`` for that case and the next case starts a new process.
+    """
+
+    def __init__(self, name: str, threads: int, tmp: Path) -> None:
+        self.name, self.threads, self.tmp = name, threads, tmp
+        self.proc: subprocess.Popen | None = None
+        self.n = 0
+
+    def _start(self) -> subprocess.Popen:
+        self.err = open(self.tmp / f"{self.name}-t{self.threads}.stderr", "w+")
+        return subprocess.Popen([sys.executable, "-m", "tvdcn.worker", "--serve", "--threads", str(self.threads)],
+                                env=variant.env(self.name, self.threads), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=self.err, text=True)
+
+    def run(self, case: Case) -> Any:
+        import torch
+
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        self.n += 1
+        out = self.tmp / f"{self.name}-t{self.threads}-{self.n}.pt"
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps({"case": case.to_json(), "out": str(out)}) + "\n")
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline().strip()
+        except BrokenPipeError:
+            answer = ""
+        if answer == "done":
+            res = torch.load(out)
+            out.unlink()
+            return res
+        if answer.startswith("error "):
+            return CaseError(answer[6:])
+        rc = self.proc.wait()
+        self.err.seek(0)
+        crash = CaseCrash(rc, self.err.read())
+        self.proc = None
+        return crash
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait()

@@ -17,8 +17,10 @@ from pathlib import Path
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--cases", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--cases")
+    p.add_argument("--out")
+    p.add_argument("--serve", action="store_true",
+                   help="read one JSON line per case on stdin ({case, out}); answer 'done' or 'error ...'")
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--fill-uninitialized", action="store_true")
     a = p.parse_args()
@@ -33,6 +35,15 @@ def main() -> int:
         # at::empty then returns NaN-filled (float) memory: any element a kernel forgets to write shows.
         torch.use_deterministic_algorithms(True)
         torch.utils.deterministic.fill_uninitialized_memory = True
+    if a.serve:
+        for line in sys.stdin:
+            req = json.loads(line)
+            try:
+                torch.save(run(Case.from_json(req["case"])), req["out"])
+                print("done", flush=True)
+            except Exception as e:  # an error (not a crash) is a result too
+                print("error " + f"{type(e).__name__}: {e}".replace("\n", " "), flush=True)
+        return 0
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "env.json").write_text(json.dumps({
