@@ -45,6 +45,35 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+# The fast checks every prefix of the series must pass (upstream's tests, bit equality with
+# baseline at every thread count, every empty buffer written).
+PREFIX_CHECKS = ["tests/test_upstream.py", "tests/test_threads.py", "tests/test_uninitialized.py"]
+
+
+def cmd_prefixes(args: argparse.Namespace) -> int:
+    """Build every prefix of the series and run the fast checks on it: the stack stays bisectable."""
+    pin = pin_mod.load()
+    prefixes = prepare(args)
+    rows = []
+    for k in range(1, len(prefixes)):
+        name = f"prefix-{k}"
+        try:
+            for v in build_mod.variants_for(prefixes, ["baseline", name]):
+                build_mod.build(pin, v, prefixes.index(v.commit))
+        except Failure as e:
+            info(f"{name} does not build: {e}")
+            rows.append((name, "does not build"))
+            continue
+        info(f"{name}: running the fast checks")
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", *PREFIX_CHECKS, *args.pytest_args],
+                           cwd=paths.REPO, env=dict(os.environ, TVDCN_PATCHED=name))
+        rows.append((name, "passed" if r.returncode == 0 else f"FAILED (pytest exit {r.returncode})"))
+    print("\nSeries prefixes:")
+    for (name, status), f in zip(rows, series.patch_files()):
+        print(f"  {name:<10} {f.name:<70} {status}")
+    return 0 if all(st == "passed" for _, st in rows) else 1
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     files = series.export()
     print("\n".join(f"  {f.relative_to(paths.REPO)}" for f in files))
@@ -72,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--prefix", type=int, help="build baseline and the first N patches (variant prefix-N)")
     b.add_argument("--force", action="store_true", help="discard unexported commits in the vendored tree")
     b.set_defaults(fn=cmd_build)
+    pf = sub.add_parser("prefixes", help="build each prefix of the series and run the fast checks on it")
+    pf.add_argument("--source")
+    pf.add_argument("--force", action="store_true")
+    pf.add_argument("pytest_args", nargs="*", help="extra pytest arguments")
+    pf.set_defaults(fn=cmd_prefixes)
     e = sub.add_parser("export", help="write the vendored tree's commits back to patches/")
     e.set_defaults(fn=cmd_export)
     r = sub.add_parser("run", help="run python with one variant importable: run VARIANT -- ARGS")

@@ -37,11 +37,20 @@ BUILD_ENV = {
 }
 BUILDER_VERSION = 1  # bump when the way variants are built changes
 
+# The sanitizer variants (name suffix "-asan"): AddressSanitizer + UndefinedBehaviorSanitizer,
+# float-cast-overflow included (gcc's -fsanitize=undefined leaves it out, and this op converts
+# sampling positions to int), every finding fatal. Python needs the ASan runtime preloaded
+# (see tvdcn.variant.env).
+SANITIZE_FLAGS = ("-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all "
+                  "-fno-omit-frame-pointer -g -O1")
+SANITIZER_SUFFIX = "-asan"
+
 
 @dataclass
 class Variant:
     name: str
     commit: str
+    sanitize: bool = False
 
     @property
     def site(self) -> Path:
@@ -59,7 +68,9 @@ class Variant:
 def variants_for(prefixes: list[str], wanted: list[str]) -> list[Variant]:
     """Map variant names (baseline, patched, prefix-N) to commits of the series."""
     out = []
-    for name in wanted:
+    for full in wanted:
+        name = full.removesuffix(SANITIZER_SUFFIX)
+        sanitize = name != full
         if name == "baseline":
             out.append(Variant(name, prefixes[0]))
         elif name == "patched":
@@ -70,7 +81,8 @@ def variants_for(prefixes: list[str], wanted: list[str]) -> list[Variant]:
                 raise Failure(f"{name}: the series has only {len(prefixes) - 1} patches")
             out.append(Variant(name, prefixes[n]))
         else:
-            raise Failure(f"unknown variant {name!r} (baseline, patched or prefix-N)")
+            raise Failure(f"unknown variant {full!r} (baseline, patched or prefix-N, each optionally -asan)")
+        out[-1] = Variant(full, out[-1].commit, sanitize)
     return out
 
 
@@ -87,13 +99,15 @@ def _key(v: Variant) -> dict:
         "python": sysconfig.get_python_version(),
         "platform": sysconfig.get_platform(),
         "env": BUILD_ENV,
+        "sanitize": SANITIZE_FLAGS if v.sanitize else None,
         "builder": BUILDER_VERSION,
     }
 
 
 def local_version(pin: Pin, v: Variant, n_patches: int, tree: str) -> str:
     """PEP 440 local version label: which variant and exactly which tree it was built from."""
-    return f"{pin.version}+{'upstream' if n_patches == 0 else f'dcn{n_patches}'}.g{tree[:8]}"
+    label = "upstream" if n_patches == 0 else f"dcn{n_patches}"
+    return f"{pin.version}+{label}{'.asan' if v.sanitize else ''}.g{tree[:8]}"
 
 
 def _checkout(v: Variant) -> None:
@@ -126,6 +140,9 @@ def build(pin: Pin, v: Variant, n_patches: int) -> tuple[Path | None, bool]:
     _checkout(v)
     version = local_version(pin, v, n_patches, key["tree"])
     env = _compiler_env()
+    if v.sanitize:
+        env["CFLAGS"] = f"{env.get('CFLAGS', '')} {SANITIZE_FLAGS}".strip()
+        env["LDFLAGS"] = f"{env.get('LDFLAGS', '')} {SANITIZE_FLAGS}".strip()
     env["BUILD_VERSION"] = version
     env["PYTORCH_VERSION"] = key["torch"].split("+")[0]  # the wheel's torch requirement: the ABI it was built for
     dist = paths.VARIANTS / v.name / "dist"
@@ -159,8 +176,8 @@ def build(pin: Pin, v: Variant, n_patches: int) -> tuple[Path | None, bool]:
     shutil.rmtree(v.site, ignore_errors=True)
     with zipfile.ZipFile(wheels[0]) as z:
         z.extractall(v.site)
-    v.record.write_text(json.dumps({"key": key, "commit": v.commit, "version": version,
-                                    "wheel": str(wheels[0]), "n_patches": n_patches}, indent=2) + "\n")
+    v.record.write_text(json.dumps({"key": key, "commit": v.commit, "version": version, "wheel": str(wheels[0]),
+                                    "n_patches": n_patches, "sanitize": v.sanitize}, indent=2) + "\n")
     return wheels[0], False
 
 

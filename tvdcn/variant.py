@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,6 +32,14 @@ def env(name: str, threads: int | None = None, extra: dict[str, str] | None = No
     e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join([str(site(name)), str(paths.REPO)])
     e["TVDCN_VARIANT"] = name
+    if info(name).get("sanitize"):
+        # The extension is instrumented, python is not: preload the runtimes. Leak checking is
+        # off (python's own allocations at exit are not the op's); every finding aborts.
+        runtimes = [subprocess.run(["gcc", f"-print-file-name={lib}"], capture_output=True, text=True,
+                                   check=True).stdout.strip() for lib in ("libasan.so", "libubsan.so")]
+        e["LD_PRELOAD"] = " ".join(runtimes)
+        e["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:halt_on_error=1:verify_asan_link_order=0"
+        e["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
     if threads is not None:
         e["TVDCN_THREADS"] = str(threads)
     e.update(extra or {})
