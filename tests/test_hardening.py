@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from conftest import BASELINE, PATCHED, SUMMARY, bits_equal
-from tvdcn.isolate import run_snippet
+from tvdcn.isolate import describe_failure, run_snippet
 
 # Computes forward + all gradients of a case whose offsets (and optionally input/mask) are
 # altered by EDIT; saves the tensors to OUT.
@@ -37,7 +37,7 @@ print(json.dumps({{"ok": True}}))
 def compute(name: str, case: dict, edit: str, tmp_path, tag: str) -> dict[str, torch.Tensor]:
     out = tmp_path / f"{name}-{tag}.pt"
     r = run_snippet(name, RUN_CASE.format(case=json.dumps(case), edit=textwrap.dedent(edit), out=str(out)))
-    assert r.returncode == 0, f"{name} {tag}: process failed (rc={r.returncode}):\n{r.stderr[-3000:]}"
+    assert r.returncode == 0, f"{name} {tag}: {describe_failure(r.returncode, r.stderr)}"
     return torch.load(out)
 
 
@@ -163,7 +163,7 @@ INVALID = {
 def test_invalid_argument_raises_clear_error(name):
     body, pattern = INVALID[name]
     r = run_snippet(PATCHED, SETUP.format(body="    " + body))
-    assert r.returncode == 0, f"process died (rc={r.returncode}) instead of raising:\n{r.stderr[-2000:]}"
+    assert r.returncode == 0, f"instead of raising: {describe_failure(r.returncode, r.stderr)}"
     res = json.loads(r.stdout.strip().splitlines()[-1])
     SUMMARY["invalid arguments (cases)"]["raised" if res["raised"] else "did not raise"] += 1
     assert res["raised"] in ("RuntimeError", "ValueError"), res
@@ -194,6 +194,6 @@ print(json.dumps({{"shape": list(y.shape), "grads_ok": all(t_.grad is not None a
 def test_valid_empty_shapes_work_forward_and_backward(name):
     expr, shape = VALID_EMPTY[name]
     r = run_snippet(PATCHED, EMPTY_CODE.format(expr=expr))
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == 0, describe_failure(r.returncode, r.stderr)
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res == {"shape": shape, "grads_ok": True}, res

@@ -18,7 +18,7 @@ import os
 import pytest
 
 from conftest import BASELINE, PATCHED, SUMMARY
-from tvdcn.isolate import run_snippet
+from tvdcn.isolate import describe_failure, run_snippet
 
 CODE = """
 import json
@@ -53,7 +53,7 @@ def test_im2col_buffer_over_2_31_elements():
     if _mem_available_gb() < 14:
         pytest.skip(f"needs ~14 GB of free memory, {_mem_available_gb():.1f} GB available")
     r = run_snippet(PATCHED, CODE, timeout=1200)
-    assert r.returncode == 0, f"process died (rc={r.returncode}):\n{r.stderr[-3000:]}"
+    assert r.returncode == 0, describe_failure(r.returncode, r.stderr)
     res = json.loads(r.stdout.strip().splitlines()[-1])
     SUMMARY["large index (columns > 2^31)"].update(res)
     assert res["columns"] > 2**31 - 1

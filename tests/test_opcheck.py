@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import BASELINE, PATCHED, SUMMARY
-from tvdcn.isolate import run_snippet
+from tvdcn.isolate import describe_failure, run_snippet
 
 CODE = """
 import json, dataclasses
@@ -33,7 +33,7 @@ print(json.dumps(out))
 @pytest.mark.parametrize("name", [PATCHED, BASELINE])
 def test_opcheck_grid(name):
     r = run_snippet(name, CODE, timeout=1800)
-    assert r.returncode == 0, f"process died (rc={r.returncode}):\n{r.stderr[-3000:]}"
+    assert r.returncode == 0, describe_failure(r.returncode, r.stderr)
     results = json.loads(r.stdout.strip().splitlines()[-1])
     failed = [x for x in results if "error" in x or any(v != "SUCCESS" for v in x["result"].values())]
     SUMMARY[f"opcheck grid on {name} (configs)"].update(passed=len(results) - len(failed), failed=len(failed))

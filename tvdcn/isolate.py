@@ -23,14 +23,30 @@ class CaseError:
     message: str
 
 
+def describe_failure(returncode: int, stderr: str) -> str:
+    """How a process died, with the part of stderr that says why.
+
+    A sanitizer report is quoted from its first line (the error and the top frames) and its
+    SUMMARY line; anything else by the tail of stderr.
+    """
+    how = f"signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
+    lines = stderr.splitlines()
+    start = next((i for i, ln in enumerate(lines)
+                  if "runtime error:" in ln or "ERROR: AddressSanitizer" in ln), None)
+    if start is None:
+        return f"process died ({how}); stderr tail:\n{stderr[-2000:]}"
+    summary = [ln for ln in lines[start:] if ln.startswith("SUMMARY:")]
+    report = "\n".join(ln[:300] for ln in lines[start:start + 14] + summary[:1])
+    return f"process died ({how}) with a sanitizer report:\n{report}"
+
+
 @dataclass
 class CaseCrash:
     returncode: int
     stderr: str
 
     def __str__(self) -> str:
-        how = f"signal {-self.returncode}" if self.returncode < 0 else f"exit status {self.returncode}"
-        return f"process died ({how}) in this case; stderr tail:\n{self.stderr[-2000:]}"
+        return f"in this case: {describe_failure(self.returncode, self.stderr)}"
 
 
 def run_cases(name: str, threads: int, cases: list[Case], fill_uninitialized: bool = False,
