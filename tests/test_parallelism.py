@@ -17,6 +17,7 @@ import pytest
 
 from conftest import BASELINE, PATCHED, SUMMARY
 from tvdcn import variant
+from tvdcn.isolate import describe_failure
 
 THREADS = 2
 # A thread counts as "working" when it spent at least this share of the busiest thread's CPU
@@ -28,7 +29,7 @@ def probe(name: str, threads: int, mode: str = "forward") -> dict:
     r = subprocess.run([sys.executable, "-m", "tvdcn.threadprobe", "--threads", str(threads), "--mode", mode],
                        env=variant.env(name, extra={"OMP_WAIT_POLICY": "PASSIVE"}),
                        capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == 0, describe_failure(r.returncode, r.stderr)
     return json.loads(r.stdout)
 
 

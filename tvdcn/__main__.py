@@ -35,7 +35,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             wheel = build_mod.publish_wheel(wheel)
         summary.append((v, n, wheel, reused))
     print(f"\nSummary ({time.monotonic() - t0:.0f}s)")
-    print(f"  upstream:    torchvision {pin.version} ({series.state().get('origin')})")
+    print(f"  upstream:    torchvision {pin.version} ({series.read_state().get('origin')})")
     print(f"  series:      {len(prefixes) - 1} patches from {paths.SERIES_FILE}")
     print(f"  torch:       {build_mod._torch_version()}, Python {sys.version.split()[0]}")
     for v, n, wheel, reused in summary:

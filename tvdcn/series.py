@@ -40,16 +40,12 @@ def git(*args: str, cwd: Path = paths.SRC, check: bool = True, dates: bool = Tru
     return r.stdout.strip()
 
 
-def state() -> dict:
+def read_state() -> dict:
     """What the last import/apply recorded (origin of the source, applied series)."""
-    return _state()
-
-
-def _state() -> dict:
     return json.loads(STATE.read_text()) if STATE.exists() else {}
 
 
-def _save_state(state: dict) -> None:
+def write_state(state: dict) -> None:
     STATE.write_text(json.dumps(state, indent=2) + "\n")
 
 
@@ -71,7 +67,7 @@ def ensure_pristine(pin: Pin, user_source: str | None) -> tuple[str, bool]:
     Returns (pristine commit, reused). A pinned source must match the pin's tree id exactly;
     a user-given source that does not is accepted with a warning (e.g. upstream main).
     """
-    state = _state()
+    state = read_state()
     have = git("rev-parse", "-q", "--verify", "pristine^{commit}", check=False) if (paths.SRC / ".git").exists() else ""
     if have and user_source is None and state.get("origin_pinned") and git("rev-parse", "pristine^{tree}") == pin.tree:
         return have, True
@@ -81,7 +77,7 @@ def ensure_pristine(pin: Pin, user_source: str | None) -> tuple[str, bool]:
         tree = _tree_of(src.root)
         if have and git("rev-parse", "pristine^{tree}") == tree:
             state.update(origin=src.origin, origin_pinned=src.pinned or tree == pin.tree)
-            _save_state(state)
+            write_state(state)
             return have, True
         if tree != pin.tree:
             if src.pinned:
@@ -97,7 +93,7 @@ def ensure_pristine(pin: Pin, user_source: str | None) -> tuple[str, bool]:
     git("add", "-A", "-f")
     git("commit", "-q", "-m", f"Import upstream torchvision ({src.origin})")
     git("tag", "-f", "pristine")
-    _save_state({"origin": src.origin, "origin_pinned": src.pinned or tree == pin.tree})
+    write_state({"origin": src.origin, "origin_pinned": src.pinned or tree == pin.tree})
     return git("rev-parse", "HEAD"), False
 
 
@@ -131,7 +127,7 @@ def apply(pristine: str, force: bool = False) -> list[str]:
     """
     files = patch_files()
     key = _series_key(pristine, files)
-    state = _state()
+    state = read_state()
     head = git("rev-parse", "-q", "--verify", "refs/heads/series", check=False)
     if head and state.get("applied_key") == key and head == state.get("applied_head"):
         return state["prefixes"]
@@ -154,7 +150,7 @@ def apply(pristine: str, force: bool = False) -> list[str]:
             raise Failure(f"{f.name} does not apply on top of the previous patches:\n{r.stdout}{r.stderr}")
         prefixes.append(git("rev-parse", "HEAD"))
     state.update(applied_key=key, applied_head=prefixes[-1], prefixes=prefixes)
-    _save_state(state)
+    write_state(state)
     return prefixes
 
 
@@ -169,8 +165,8 @@ def export() -> list[Path]:
     files = sorted(paths.PATCHES.glob("*.patch"))
     paths.SERIES_FILE.write_text("".join(f"{f.name}\n" for f in files))
     head = git("rev-parse", "series")
-    state = _state()
+    state = read_state()
     state.update(applied_head=head, applied_key=_series_key(git("rev-parse", "pristine"), files),
                  prefixes=[git("rev-parse", "pristine"), *git("rev-list", "--reverse", "pristine..series").split()])
-    _save_state(state)
+    write_state(state)
     return files
