@@ -1,7 +1,7 @@
 """Bad input never crashes deform_conv2d: the semantics of non-finite and out-of-range sampling
 positions, NaN data, exact border positions, and a clear error for every invalid argument.
 
-Semantics under test (patch 0003): a sampling position that is NaN, +-Inf, or outside
+Semantics under test (patch 0002): a sampling position that is NaN, +-Inf, or outside
 (-1, H) x (-1, W) samples zero, and every gradient through it is zero, exactly as for a
 finite position far outside the image (which upstream already handles).
 
@@ -126,17 +126,19 @@ except Exception as e:
 """
 INVALID = {
     "mask-3d": ("deform_conv2d(x, off, w, b, padding=1, mask=m[0])", r"mask to be a 4-D tensor"),
-    "bias-length": ("deform_conv2d(x, off, w, torch.rand(4), padding=1, mask=m)", r"bias of length out_channels = 5, got 4"),
+    "bias-length": ("deform_conv2d(x, off, w, torch.rand(4), padding=1, mask=m)", r"bias of length weight.shape\[0\] = 5, got 4"),
     "bias-2d": ("deform_conv2d(x, off, w, b.view(5, 1), padding=1, mask=m)", r"bias to be a 1-D tensor"),
     "zero-in-channels": ("deform_conv2d(torch.rand(2, 0, 6, 6), off, torch.rand(5, 0, 3, 3), padding=1)",
                          r"at least one input channel"),
     "zero-in-channels-op": ("op(torch.rand(2, 0, 6, 6), torch.rand(5, 0, 3, 3), off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)",
-                            r"at least one channel"),
+                            r"at least one input channel"),
     "weight-float64": ("deform_conv2d(x, off, w.double(), b, padding=1, mask=m)", r"weight to have the same dtype as input \(Float\), got Double"),
     "offset-float64": ("deform_conv2d(x, off.double(), w, b, padding=1, mask=m)", r"offset to have the same dtype"),
     "mask-float64": ("deform_conv2d(x, off, w, b, padding=1, mask=m.double())", r"mask to have the same dtype"),
     "bias-float64": ("deform_conv2d(x, off, w, b.double(), padding=1, mask=m)", r"bias to have the same dtype"),
-    "int-input": ("op(x.long(), w.long(), off.long(), m.long(), b.long(), 1, 1, 1, 1, 1, 1, 1, 1, True)", r"floating-point input"),
+    "bfloat16-input": ("op(*(t.bfloat16() for t in (x, w, off, m, b)), 1, 1, 1, 1, 1, 1, 1, 1, True)",
+                       r"float32, float64 or float16, got BFloat16"),
+    "int-input": ("op(x.long(), w.long(), off.long(), m.long(), b.long(), 1, 1, 1, 1, 1, 1, 1, 1, True)", r"float32, float64 or float16, got Long"),
     "input-3d": ("deform_conv2d(x[0], off, w, b, padding=1, mask=m)", r"4-D"),
     "stride-0": ("op(x, w, off, m, b, 0, 1, 1, 1, 1, 1, 1, 1, True)", r"stride must be positive"),
     "stride-negative": ("deform_conv2d(x, off, w, b, stride=-1, padding=1, mask=m)", r"stride must be positive"),
@@ -153,7 +155,7 @@ INVALID = {
     "offset-channels": ("op(x, w, off[:, :10], m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)", r"offset.shape\[1\] is not valid"),
     "mask-batch": ("deform_conv2d(x, off, w, b, padding=1, mask=m[:1])", r"mask.shape\[0\] must be the batch size"),
     "mask-spatial": ("deform_conv2d(x, off, w, b, padding=1, mask=m[..., :4])", r"mask.shape\[2:\] must be the output size"),
-    "huge-padding": ("op(x, w, off, m, b, 1, 1, 2**40, 1, 1, 1, 1, 1, True)", r"padding must be non-negative"),
+    "huge-padding": ("op(x, w, off, m, b, 1, 1, 2**40, 1, 1, 1, 1, 1, True)", r"larger than 2\^31 - 1"),
     "backward-grad-out-shape": ("torch.ops.torchvision._deform_conv2d_backward(torch.rand(2, 5, 5, 6), x, w, off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)",
                                 r"expected grad_out of shape \(2, 5, 6, 6\)"),
 }

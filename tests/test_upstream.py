@@ -1,10 +1,19 @@
 """Upstream's own TestDeformConv (CPU cases, its generated opcheck tests included), from the
-vendored tree, against each variant in its own process. The baseline run is the control."""
+vendored tree, against each variant in its own process. The baseline run (pristine tests on
+pristine upstream) is the control.
+
+The series adds tests to upstream's test/test_ops.py for the behaviour its fixes change. Each
+of those new test functions must fail on unpatched upstream (or the test proves nothing about
+the fix): ``test_new_upstream_tests_fail_on_baseline`` runs the patched tree's test file
+against the baseline build, one new test function per process (several crash upstream).
+"""
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -13,25 +22,77 @@ from tvdcn import paths, variant
 
 # Test-name prefixes that torch.testing._internal.optests.generate_opcheck_tests adds.
 OPCHECK_PREFIXES = ("test_schema__", "test_autograd_registration__", "test_faketensor__", "test_aot_dispatch_dynamic__")
+SELECT = "TestDeformConv and not cuda and not mps"
+
+
+def run_upstream(name: str, tests: Path, select: str, junit: Path, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """pytest on ``tests/test_ops.py`` with variant ``name`` importable."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "test_ops.py", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+             "-k", select], cwd=tests, env=variant.env(name), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        return subprocess.CompletedProcess(e.cmd, -9, str(e.stdout or ""), f"timed out after {timeout}s")
+
+
+def outcomes(junit: Path) -> dict[str, int]:
+    out = {"passed": 0, "failed": 0, "skipped": 0, "opcheck": 0}
+    for tc in (ET.parse(junit).getroot().iter("testcase") if junit.exists() else []):
+        kind = "failed" if tc.find("failure") is not None or tc.find("error") is not None else \
+            "skipped" if tc.find("skipped") is not None else "passed"
+        out[kind] += 1
+        if kind == "passed" and tc.get("name", "").startswith(OPCHECK_PREFIXES):
+            out["opcheck"] += 1
+    return out
 
 
 @pytest.mark.parametrize("name", [PATCHED, BASELINE])
 def test_upstream_TestDeformConv(name, tmp_path):
-    tests = paths.BUILDS / name / "test"
     junit = tmp_path / "junit.xml"
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "test_ops.py", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
-         "-k", "TestDeformConv and not cuda and not mps"],
-        cwd=tests, env=variant.env(name), capture_output=True, text=True, timeout=1800)
-    cases = ET.parse(junit).getroot().iter("testcase") if junit.exists() else []
-    outcome = {"passed": 0, "failed": 0, "skipped": 0, "opcheck": 0}
-    for tc in cases:
-        kind = "failed" if tc.find("failure") is not None or tc.find("error") is not None else \
-            "skipped" if tc.find("skipped") is not None else "passed"
-        outcome[kind] += 1
-        if kind == "passed" and tc.get("name", "").startswith(OPCHECK_PREFIXES):
-            outcome["opcheck"] += 1
+    r = run_upstream(name, paths.BUILDS / name / "test", SELECT, junit)
+    outcome = outcomes(junit)
     SUMMARY[f"upstream TestDeformConv on {name}"].update(outcome)
     assert r.returncode == 0, f"upstream TestDeformConv failed on {name}:\n{r.stdout[-5000:]}\n{r.stderr[-2000:]}"
     assert outcome["passed"] > 0 and outcome["failed"] == 0, outcome
     assert outcome["opcheck"] > 0, f"no generated opcheck test ran: {outcome}"
+
+
+def deform_conv_tests(test_file: Path) -> set[str]:
+    """Names of the test methods of class TestDeformConv in an upstream test file."""
+    tree = ast.parse(test_file.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "TestDeformConv":
+            return {f.name for f in node.body if isinstance(f, ast.FunctionDef) and f.name.startswith("test_")}
+    raise AssertionError(f"no class TestDeformConv in {test_file}")
+
+
+def new_tests() -> list[str]:
+    ours = paths.BUILDS / PATCHED / "test" / "test_ops.py"
+    theirs = paths.BUILDS / BASELINE / "test" / "test_ops.py"
+    if not ours.exists() or not theirs.exists():
+        return []
+    return sorted(deform_conv_tests(ours) - deform_conv_tests(theirs))
+
+
+NEW = new_tests()
+
+
+def test_series_adds_upstream_tests():
+    # The fixes in the series carry their tests in upstream's own suite.
+    if PATCHED != "patched":
+        pytest.skip(f"{PATCHED} is a prefix: not every fix need be in it yet")
+    assert NEW, "the series adds no test to upstream's TestDeformConv"
+
+
+@pytest.mark.parametrize("test", NEW or ["(none)"])
+def test_new_upstream_tests_fail_on_baseline(test, tmp_path):
+    if test == "(none)":
+        pytest.skip("this prefix adds no upstream test")
+    junit = tmp_path / "junit.xml"
+    r = run_upstream(BASELINE, paths.BUILDS / PATCHED / "test", f"TestDeformConv and {test}", junit)
+    outcome = outcomes(junit)
+    crashed = r.returncode < 0 or (r.returncode not in (0, 1) and not junit.exists())
+    SUMMARY["new upstream tests on baseline"]["crashed" if crashed else "failed" if outcome["failed"] else
+                                               "did not fail"] += 1
+    assert "no tests ran" not in r.stdout and (crashed or outcome["passed"] + outcome["failed"] > 0), r.stdout[-2000:]
+    assert r.returncode != 0, f"{test} passes on unpatched upstream: it does not test the fix ({outcome})"
