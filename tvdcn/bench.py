@@ -3,8 +3,11 @@
 Each variant runs in its own process (they register the same ops); processes are interleaved
 round by round (ABAB..., the order alternating), so drift of the machine hits both alike.
 Within a process ``torch.utils.benchmark.Timer.blocked_autorange`` measures each config.
-Reported: median over all measured blocks, the spread (min-max of the per-round medians), and
-the speedup baseline/other computed from the same run. Output: a markdown table and JSON.
+The floor -- a dense ``conv2d`` of the same shape (same input, weight and bias, no offsets), the
+same pass (forward, or forward + backward) -- is timed in the first variant's processes.
+Reported: median over all measured blocks, the spread (min-max of the per-round medians), the
+speedup baseline/other and each variant's ratio to the floor, all from the same run. Output: a
+markdown table and JSON.
 """
 from __future__ import annotations
 
@@ -47,7 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: all cores)")
     p.add_argument("--min-run-time", type=float, default=1.0, help="seconds per config per process")
     p.add_argument("--json", type=Path, default=paths.REPO / "bench-results" / "bench.json")
+    p.add_argument("--no-floor", action="store_true", help="do not time the dense conv2d floor")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
 
 
 def _inputs(c: Config, train: bool) -> dict[str, Any]:
@@ -86,14 +91,19 @@ def _worker(args: argparse.Namespace) -> int:
                 stmt += "; y.backward(g)"
                 t["grad_out"] = torch.ones(c.batch, c.channels, c.size, c.size)
             ctx = torch.no_grad() if mode == "forward" else torch.enable_grad()
-            with ctx:
-                timer = tb.Timer(stmt, globals={"f": deform_conv2d, "i": t["input"], "o": t["offset"],
-                                                "w": t["weight"], "b": t["bias"], "m": t["mask"],
-                                                "g": t.get("grad_out")},
-                                 label=mode, sub_label=c.name, num_threads=torch.get_num_threads())
-                timer.timeit(1)  # warm-up
-                m = timer.blocked_autorange(min_run_time=args.min_run_time)
-            out["results"][f"{mode}/{c.name}"] = m.times
+            glob = {"f": deform_conv2d, "conv2d": torch.nn.functional.conv2d, "i": t["input"], "o": t["offset"],
+                    "w": t["weight"], "b": t["bias"], "m": t["mask"], "g": t.get("grad_out")}
+            stmts = {f"{mode}/{c.name}": stmt}
+            if args.floor:
+                stmts[f"floor:{mode}/{c.name}"] = stmt.replace("f(i, o, w, b, padding=1, mask=m)",
+                                                               "conv2d(i, w, b, padding=1)")
+            for key, st in stmts.items():
+                with ctx:
+                    timer = tb.Timer(st, globals=glob, label=mode, sub_label=c.name,
+                                     num_threads=torch.get_num_threads())
+                    timer.timeit(1)  # warm-up
+                    m = timer.blocked_autorange(min_run_time=args.min_run_time)
+                out["results"][key] = m.times
     print(json.dumps(out))
     return 0
 
@@ -125,15 +135,19 @@ def main(args: argparse.Namespace) -> int:
                    "--mode", args.mode, "--min-run-time", str(args.min_run_time)]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
+            if n == names[0] and not args.no_floor:
+                cmd += ["--floor"]
             p = subprocess.run(cmd, env=variant.env(n), capture_output=True, text=True)
             if p.returncode != 0:
                 raise SystemExit(f"benchmark worker for {n} failed:\n{p.stderr[-3000:]}")
             res = json.loads(p.stdout.strip().splitlines()[-1])
             env = res["env"]
             for key, ts in res["results"].items():
-                times[n].setdefault(key, []).extend(ts)
-                round_medians[n].setdefault(key, []).append(statistics.median(ts))
+                who, key = ("conv2d", key.split(":", 1)[1]) if key.startswith("floor:") else (n, key)
+                times.setdefault(who, {}).setdefault(key, []).extend(ts)
+                round_medians.setdefault(who, {}).setdefault(key, []).append(statistics.median(ts))
     ref = names[0]
+    floor = "conv2d" in times
     rows = []
     for key in times[ref]:
         row: dict[str, Any] = {"case": key}
@@ -143,6 +157,12 @@ def main(args: argparse.Namespace) -> int:
                       "blocks": len(times[n][key])}
         for n in names[1:]:
             row[f"speedup_{n}"] = row[ref]["median_ms"] / row[n]["median_ms"]
+        if floor:
+            row["conv2d"] = {"median_ms": 1e3 * statistics.median(times["conv2d"][key]),
+                             "min_ms": 1e3 * min(round_medians["conv2d"][key]),
+                             "max_ms": 1e3 * max(round_medians["conv2d"][key]), "blocks": len(times["conv2d"][key])}
+            for n in names:
+                row[f"over_conv2d_{n}"] = row[n]["median_ms"] / row["conv2d"]["median_ms"]
         rows.append(row)
     meta = {"cpu": _cpu_model(), "cores": __import__("os").cpu_count(), "python": platform.python_version(),
             "torch": env.get("torch"), "threads": env.get("threads"), "rounds": args.rounds,
@@ -156,20 +176,24 @@ def main(args: argparse.Namespace) -> int:
     print(f"- {meta['mode']}, float32, {meta['kernel']}; {args.rounds} interleaved processes per variant")
     print("\n<details><summary>torch.__config__.parallel_info()</summary>\n\n```\n"
           + env.get("parallel_info", "").strip() + "\n```\n</details>\n")
-    print(markdown(rows, names))
+    print(markdown(rows, names, floor))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"meta": meta, "env": env, "rows": rows}, indent=2) + "\n")
     info(f"wrote {args.json}")
     return 0
 
 
-def markdown(rows: list[dict[str, Any]], names: list[str]) -> str:
-    """A table ready for a PR body: median (min-max of per-round medians) and speedups."""
-    head = ["case"] + [f"{n} ms" for n in names] + [f"speedup {n}" for n in names[1:]]
+def markdown(rows: list[dict[str, Any]], names: list[str], floor: bool = False) -> str:
+    """A table ready for a PR body: median (min-max of per-round medians), speedups, and the
+    last variant's time over the dense conv2d floor's."""
+    cols = names + (["conv2d"] if floor else [])
+    head = ["case"] + [f"{n} ms" for n in cols] + [f"speedup {n}" for n in names[1:]]
+    head += [f"{names[-1]} / conv2d"] if floor else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["case"]]
-        cells += [f"{r[n]['median_ms']:.2f} ({r[n]['min_ms']:.2f}–{r[n]['max_ms']:.2f})" for n in names]
+        cells += [f"{r[n]['median_ms']:.2f} ({r[n]['min_ms']:.2f}–{r[n]['max_ms']:.2f})" for n in cols]
         cells += [f"{r[f'speedup_{n}']:.2f}x" for n in names[1:]]
+        cells += [f"{r[f'over_conv2d_{names[-1]}']:.1f}x"] if floor else []
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
