@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import torch
 
-from tvdcn import isolate
+from tvdcn import isolate, series, variant
 from tvdcn.cases import Case, grid
+from tvdcn.reference import TOLERANCE
 
 PATCHED = os.environ.get("TVDCN_PATCHED", "patched")
 BASELINE = os.environ.get("TVDCN_BASELINE", "baseline")
@@ -73,11 +74,53 @@ def differing(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> list[st
     return [k for k in a if not bits_equal(a[k], b[k])]
 
 
+_DECLARED: dict[str, str] | None = None
+
+
+def declared() -> dict[str, str]:
+    """Results whose rounding the series under test declares changed (``Rounding-changed:``
+    trailers, see tvdcn.series): name -> the patch that declares it. Empty for baseline."""
+    global _DECLARED
+    if _DECLARED is None:
+        _DECLARED = series.declared_rounding(variant.info(PATCHED)["commit"])
+    return _DECLARED
+
+
+def undeclared_differences(patched: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> list[str]:
+    """Results of patched whose bits differ from baseline's although no patch declares it."""
+    return [k for k in differing(patched, base) if k not in declared()]
+
+
+def matches_baseline(name: str, got: torch.Tensor, want: torch.Tensor) -> str | None:
+    """Why ``got`` (patched) does not match ``want`` (baseline), or None. Bit equality, except
+    for a result whose rounding a patch declares changed: then the same NaN positions and, since
+    both are within TOLERANCE of the reference, within twice it of each other (relative to the
+    largest magnitude, as in tvdcn.reference)."""
+    if name not in declared():
+        return None if bits_equal(got, want) else "bits differ"
+    if got.dtype != want.dtype or got.shape != want.shape:
+        return f"{got.dtype} {tuple(got.shape)} vs {want.dtype} {tuple(want.shape)}"
+    if not torch.equal(got.isnan(), want.isnan()):
+        return "NaN positions differ"
+    g, w = got.double().nan_to_num(0.0), want.double().nan_to_num(0.0)
+    if g.numel() == 0:
+        return None
+    if not torch.equal(g.isinf(), w.isinf()) or not torch.equal(g[g.isinf()], w[w.isinf()]):
+        return "infinities differ"
+    g, w = g.masked_fill(g.isinf(), 0.0), w.masked_fill(w.isinf(), 0.0)
+    scale = max(1.0, w.abs().max().item())
+    err = (g - w).abs().max().item()
+    tol = 2 * TOLERANCE[str(got.dtype).removeprefix("torch.")]
+    return None if err <= tol * scale else f"max difference {err:.3g} > {tol:g} * {scale:.3g}"
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not SUMMARY:
         return
     tr = terminalreporter
     tr.section("tvdcn property summary")
     tr.write_line(f"variants: {PATCHED} vs {BASELINE}; threads {THREADS}; grid of {len(GRID)} cases")
+    if _DECLARED:
+        tr.write_line("rounding declared changed: " + "; ".join(f"{k} (by \"{v}\")" for k, v in _DECLARED.items()))
     for prop, counts in SUMMARY.items():
         tr.write_line(f"{prop}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))

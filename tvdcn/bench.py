@@ -2,17 +2,31 @@
 
 Each variant runs in its own process (they register the same ops); processes are interleaved
 round by round (ABAB..., the order alternating), so drift of the machine hits both alike.
-Within a process ``torch.utils.benchmark.Timer.blocked_autorange`` measures each config.
-The floor -- a dense ``conv2d`` of the same shape (same input, weight and bias, no offsets), the
-same pass (forward, or forward + backward) -- is timed in the first variant's processes.
+Within a process ``torch.utils.benchmark.Timer.blocked_autorange`` measures each config at each
+thread count of the sweep (``--threads 1,2,16``).
+
+Timed beside the variants, in the first variant's processes, on the same inputs:
+  * the floor: a dense ``conv2d`` of the same shape (same input, weight and bias, no offsets),
+    the same pass (forward, or forward + backward);
+  * the peers (``--peers onnxruntime,openvino``, forward only): ONNX Runtime's ``DeformConv``
+    and OpenVINO's ``deformable_convolution`` (tvdcn.peers), each checked to agree with the
+    variant's output first (largest difference relative to the output's largest magnitude);
+  * for the end-to-end config ``resnet50-dcn`` (a ResNet-50 whose 3x3 convolutions in stages
+    c3-c5 are DCNv2 blocks, inference, batch 1, 512x512), the plain ResNet-50 as the floor.
+
+Also, each in fresh processes: ``--memory`` (how much one forward call grows the process's peak
+RSS, beyond the output) and ``--profile`` (torch.profiler split of one forward at one thread:
+GEMM / layout copies / the rest, which is the sampling).
+
 Reported: median over all measured blocks, the spread (min-max of the per-round medians), the
-speedup baseline/other and each variant's ratio to the floor, all from the same run. Output: a
-markdown table and JSON.
+speedup of each variant over the first, each variant's ratio to the floor and to the best peer,
+all from the same run. Output: markdown tables, JSON, and with ``--plot`` a PNG of the sweep.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -23,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths, variant
-from .log import info
+from .log import Failure, info
 
 
 @dataclass(frozen=True)
@@ -32,27 +46,47 @@ class Config:
     batch: int
     channels: int
     size: int
+    timed: bool = True  # in the default timing set (s64-b32 is for --memory)
 
 
 CONFIGS = [
     Config("s32-b1", 1, 64, 32), Config("s32-b4", 4, 64, 32), Config("s32-b8", 8, 64, 32),
     Config("s64-b1", 1, 256, 64), Config("s64-b4", 4, 256, 64),
+    Config("c4-det", 2, 256, 50, timed=False), Config("c3-det", 2, 128, 100, timed=False),
+    Config("s64-b32", 32, 256, 64, timed=False),
 ]
+MODEL = "resnet50-dcn"
 MODES = ("forward", "train")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variants", default="baseline,patched", help="comma-separated; the first is the reference")
-    p.add_argument("--configs", default=",".join(c.name for c in CONFIGS))
+    p.add_argument("--configs", default=",".join(c.name for c in CONFIGS if c.timed),
+                   help=f"comma-separated, of {', '.join(c.name for c in CONFIGS)} and {MODEL} (end to end)")
     p.add_argument("--mode", choices=[*MODES, "both"], default="forward",
                    help="forward (no grad) or train (forward + backward of all inputs)")
     p.add_argument("--rounds", type=int, default=5, help="processes per variant, interleaved")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: all cores)")
+    p.add_argument("--threads", default=None,
+                   help="thread counts to sweep, comma-separated (default: all cores)")
     p.add_argument("--min-run-time", type=float, default=1.0, help="seconds per config per process")
     p.add_argument("--json", type=Path, default=paths.REPO / "bench-results" / "bench.json")
     p.add_argument("--no-floor", action="store_true", help="do not time the dense conv2d floor")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--peers", default="", help="comma-separated: onnxruntime,openvino (forward only; "
+                   "optional dependencies, requirements-bench.txt)")
+    p.add_argument("--memory", action="store_true",
+                   help="also measure each variant's peak memory growth of one forward per config")
+    p.add_argument("--profile", action="store_true",
+                   help="also split one forward per config at one thread: GEMM / layout / sampling")
+    p.add_argument("--plot", type=Path, default=None, help="write a PNG of the thread sweep (matplotlib)")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
+
+
+def _config(name: str) -> Config:
+    for c in CONFIGS:
+        if c.name == name:
+            return c
+    raise Failure(f"unknown config {name!r}: one of {', '.join(c.name for c in CONFIGS)}, {MODEL}")
 
 
 def _inputs(c: Config, train: bool) -> dict[str, Any]:
@@ -72,40 +106,148 @@ def _inputs(c: Config, train: bool) -> dict[str, Any]:
     return t
 
 
+def resnet50_dcn(deformable: bool) -> Any:
+    """ResNet-50 (random weights, eval mode); with ``deformable``, every 3x3 convolution of stages
+    c3-c5 (layer2-layer4) is a DCNv2 block as in the DCNv2 paper: a 3x3 convolution predicting
+    the offsets and the mask (zero-initialized as there, so the sampling starts on the grid;
+    here small random values so that it does not), then ``DeformConv2d``."""
+    import torch
+    import torchvision
+    from torchvision.ops import DeformConv2d
+
+    class DCNv2(torch.nn.Module):
+        def __init__(self, conv: torch.nn.Conv2d) -> None:
+            super().__init__()
+            self.offset_mask = torch.nn.Conv2d(conv.in_channels, 27, 3, conv.stride, 1)
+            torch.nn.init.normal_(self.offset_mask.weight, std=0.01)
+            self.dcn = DeformConv2d(conv.in_channels, conv.out_channels, 3, conv.stride, 1, bias=False)
+            self.dcn.weight.data.copy_(conv.weight.data)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            om = self.offset_mask(x)
+            return self.dcn(x, om[:, :18], om[:, 18:].sigmoid())
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet50()
+    if deformable:
+        for layer in (model.layer2, model.layer3, model.layer4):
+            for block in layer:
+                block.conv2 = DCNv2(block.conv2)
+    return model.eval()
+
+
 def _worker(args: argparse.Namespace) -> int:
-    """In a variant's process: time every config, print JSON."""
+    """In a variant's process: time every config at every thread count, print JSON."""
+    import torch
+
+    out: dict[str, Any] = {"env": {"torch": torch.__version__, "parallel_info": torch.__config__.parallel_info()},
+                           "results": {}, "agreement": {}, "peers": {}}
+    if args.worker == "memory":
+        out["memory"] = {name: _memory(_config(name)) for name in args.configs.split(",")}
+    elif args.worker == "profile":
+        out["profile"] = {name: _profile(_config(name)) for name in args.configs.split(",")}
+    else:
+        _time_all(args, out)
+    print(json.dumps(out))
+    return 0
+
+
+def _time_all(args: argparse.Namespace, out: dict[str, Any]) -> None:
     import torch
     import torch.utils.benchmark as tb
     from torchvision.ops import deform_conv2d
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = {"env": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                   "parallel_info": torch.__config__.parallel_info()}, "results": {}}
-    for mode in ([*MODES] if args.mode == "both" else [args.mode]):
-        for name in args.configs.split(","):
-            c = next(c for c in CONFIGS if c.name == name)
-            t = _inputs(c, mode == "train")
-            stmt = "y = f(i, o, w, b, padding=1, mask=m)"
-            if mode == "train":
-                stmt += "; y.backward(g)"
-                t["grad_out"] = torch.ones(c.batch, c.channels, c.size, c.size)
-            ctx = torch.no_grad() if mode == "forward" else torch.enable_grad()
-            glob = {"f": deform_conv2d, "conv2d": torch.nn.functional.conv2d, "i": t["input"], "o": t["offset"],
-                    "w": t["weight"], "b": t["bias"], "m": t["mask"], "g": t.get("grad_out")}
-            stmts = {f"{mode}/{c.name}": stmt}
-            if args.floor:
-                stmts[f"floor:{mode}/{c.name}"] = stmt.replace("f(i, o, w, b, padding=1, mask=m)",
-                                                               "conv2d(i, w, b, padding=1)")
-            for key, st in stmts.items():
-                with ctx:
-                    timer = tb.Timer(st, globals=glob, label=mode, sub_label=c.name,
-                                     num_threads=torch.get_num_threads())
-                    timer.timeit(1)  # warm-up
-                    m = timer.blocked_autorange(min_run_time=args.min_run_time)
-                out["results"][key] = m.times
-    print(json.dumps(out))
-    return 0
+    def timeit(stmt: str, glob: dict[str, Any], ctx: Any, key: str, threads: int) -> None:
+        with ctx:
+            timer = tb.Timer(stmt, globals=glob, num_threads=threads)
+            timer.timeit(1)  # warm-up
+            out["results"][key] = timer.blocked_autorange(min_run_time=args.min_run_time).times
+
+    peers = [p for p in args.peers.split(",") if p] if args.floor else []
+    if peers:
+        from . import peers as peer_mod
+        out["peers"] = {p: peer_mod.version(p) for p in peers}
+    for threads in [int(x) for x in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        for mode in ([*MODES] if args.mode == "both" else [args.mode]):
+            for name in args.configs.split(","):
+                key = f"{mode}/{name}@{threads}"
+                if name == MODEL:
+                    if mode != "forward":
+                        continue
+                    x = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
+                    models = {key: resnet50_dcn(True)}
+                    if args.floor:
+                        models[f"floor:{key}"] = resnet50_dcn(False)
+                    for k, m in models.items():
+                        timeit("m(x)", {"m": m, "x": x}, torch.no_grad(), k, threads)
+                    continue
+                c = _config(name)
+                t = _inputs(c, mode == "train")
+                stmt = "y = f(i, o, w, b, padding=1, mask=m)"
+                if mode == "train":
+                    stmt += "; y.backward(g)"
+                    t["grad_out"] = torch.ones(c.batch, c.channels, c.size, c.size)
+                ctx = torch.no_grad() if mode == "forward" else torch.enable_grad()
+                glob = {"f": deform_conv2d, "conv2d": torch.nn.functional.conv2d, "i": t["input"], "o": t["offset"],
+                        "w": t["weight"], "b": t["bias"], "m": t["mask"], "g": t.get("grad_out")}
+                timeit(stmt, glob, ctx, key, threads)
+                if args.floor:
+                    timeit(stmt.replace("f(i, o, w, b, padding=1, mask=m)", "conv2d(i, w, b, padding=1)"),
+                           glob, ctx, f"floor:{key}", threads)
+                if mode == "forward" and peers:
+                    from . import peers as peer_mod
+                    with torch.no_grad():
+                        want = deform_conv2d(t["input"], t["offset"], t["weight"], t["bias"], padding=1,
+                                             mask=t["mask"])
+                    arrays = {k: v.detach().numpy() for k, v in t.items() if k != "grad_out"}
+                    for p in peers:
+                        run = peer_mod.make(p, arrays, threads)
+                        got = torch.from_numpy(run().copy())
+                        out["agreement"][f"{p}:{key}"] = ((got - want).abs().max() / want.abs().max()).item()
+                        timeit("run()", {"run": run}, torch.no_grad(), f"peer:{p}:{key}", threads)
+
+
+def _memory(c: Config) -> dict[str, float]:
+    """Peak RSS growth of one forward call beyond its output, in MiB (fresh process: the peak so
+    far is the inputs)."""
+    import resource
+
+    import torch
+    from torchvision.ops import deform_conv2d
+
+    t = _inputs(c, False)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with torch.no_grad():
+        y = deform_conv2d(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out_mib = y.numel() * y.element_size() / 2**20
+    return {"output_mib": out_mib, "growth_mib": (peak - before) / 1024, "extra_mib": (peak - before) / 1024 - out_mib}
+
+
+def _profile(c: Config) -> dict[str, float]:
+    """Shares of one forward at one thread, from torch.profiler: the GEMMs (aten::addmm/mm), the
+    layout copies (padding, contiguous copies, transposes, the old output copy and bias add), and
+    the rest of the op's time, which is the sampling (im2col)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    from torchvision.ops import deform_conv2d
+
+    torch.set_num_threads(1)
+    t = _inputs(c, False)
+    run = lambda: deform_conv2d(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"])  # noqa: E731
+    with torch.no_grad():
+        run()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(3):
+                run()
+    ev = {e.key: e for e in prof.key_averages()}
+    total = ev["torchvision::deform_conv2d"].cpu_time_total
+    gemm = sum(ev[k].cpu_time_total for k in ("aten::addmm", "aten::mm") if k in ev)
+    layout = sum(ev[k].self_cpu_time_total for k in ev if k in (
+        "aten::constant_pad_nd", "aten::copy_", "aten::add", "aten::fill_", "aten::zero_"))
+    return {"total_ms": total / 3e3, "gemm": gemm / total, "layout": layout / total,
+            "sampling_and_rest": 1 - (gemm + layout) / total}
 
 
 def _cpu_model() -> str:
@@ -118,82 +260,183 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _run_worker(n: str, args: argparse.Namespace, what: str, floor: bool = False) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "tvdcn", "bench", "--worker", what, "--configs", args.configs,
+           "--mode", args.mode, "--min-run-time", str(args.min_run_time), "--threads", args.threads]
+    if floor:
+        cmd += ["--floor", "--peers", args.peers]
+    p = subprocess.run(cmd, env=variant.env(n), capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"benchmark worker for {n} failed:\n{p.stderr[-3000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
 def main(args: argparse.Namespace) -> int:
     if args.worker:
         return _worker(args)
     names = args.variants.split(",")
     for n in names:
         variant.site(n)  # fails early with "run scripts/build.sh"
+    args.threads = args.threads or str(os.cpu_count())
+    for c in args.configs.split(","):
+        if c != MODEL:
+            _config(c)
+    peers = [p for p in args.peers.split(",") if p]
+    if peers:
+        from . import peers as peer_mod
+        for p in peers:
+            if p not in peer_mod.PEERS:
+                raise Failure(f"unknown peer {p!r}: one of {', '.join(peer_mod.PEERS)}")
+            why = peer_mod.available(p)
+            if why:
+                raise Failure(why)
     times: dict[str, dict[str, list[float]]] = {n: {} for n in names}
     round_medians: dict[str, dict[str, list[float]]] = {n: {} for n in names}
     env: dict[str, Any] = {}
+    agreement: dict[str, float] = {}
+    peer_versions: dict[str, str] = {}
     t0 = time.monotonic()
     for r in range(args.rounds):
         for n in (names if r % 2 == 0 else names[::-1]):
             info(f"round {r + 1}/{args.rounds}: {n}")
-            cmd = [sys.executable, "-m", "tvdcn", "bench", "--worker", "--configs", args.configs,
-                   "--mode", args.mode, "--min-run-time", str(args.min_run_time)]
-            if args.threads:
-                cmd += ["--threads", str(args.threads)]
-            if n == names[0] and not args.no_floor:
-                cmd += ["--floor"]
-            p = subprocess.run(cmd, env=variant.env(n), capture_output=True, text=True)
-            if p.returncode != 0:
-                raise SystemExit(f"benchmark worker for {n} failed:\n{p.stderr[-3000:]}")
-            res = json.loads(p.stdout.strip().splitlines()[-1])
+            res = _run_worker(n, args, "time", floor=n == names[0] and not args.no_floor)
             env = res["env"]
+            agreement.update(res["agreement"])
+            peer_versions.update(res["peers"])
             for key, ts in res["results"].items():
-                who, key = ("conv2d", key.split(":", 1)[1]) if key.startswith("floor:") else (n, key)
+                if key.startswith("floor:"):
+                    who, key = "conv2d", key.split(":", 1)[1]
+                elif key.startswith("peer:"):
+                    _, who, key = key.split(":", 2)
+                else:
+                    who = n
                 times.setdefault(who, {}).setdefault(key, []).extend(ts)
                 round_medians.setdefault(who, {}).setdefault(key, []).append(statistics.median(ts))
-    ref = names[0]
-    floor = "conv2d" in times
+    for k, v in agreement.items():
+        if not v <= 1e-4:
+            raise SystemExit(f"{k.split(':')[0]} disagrees with {names[0]} on {k.split(':', 1)[1]}: "
+                             f"largest difference {v:.3g} of the output's magnitude")
     rows = []
-    for key in times[ref]:
+    others = [w for w in times if w not in names]
+    for key in times[names[0]]:
         row: dict[str, Any] = {"case": key}
-        for n in names:
-            row[n] = {"median_ms": 1e3 * statistics.median(times[n][key]),
-                      "min_ms": 1e3 * min(round_medians[n][key]), "max_ms": 1e3 * max(round_medians[n][key]),
-                      "blocks": len(times[n][key])}
+        for w in names + others:
+            if key in times.get(w, {}):
+                row[w] = {"median_ms": 1e3 * statistics.median(times[w][key]),
+                          "min_ms": 1e3 * min(round_medians[w][key]), "max_ms": 1e3 * max(round_medians[w][key]),
+                          "blocks": len(times[w][key])}
         for n in names[1:]:
-            row[f"speedup_{n}"] = row[ref]["median_ms"] / row[n]["median_ms"]
-        if floor:
-            row["conv2d"] = {"median_ms": 1e3 * statistics.median(times["conv2d"][key]),
-                             "min_ms": 1e3 * min(round_medians["conv2d"][key]),
-                             "max_ms": 1e3 * max(round_medians["conv2d"][key]), "blocks": len(times["conv2d"][key])}
+            row[f"speedup_{n}"] = row[names[0]]["median_ms"] / row[n]["median_ms"]
+        if "conv2d" in row:
             for n in names:
                 row[f"over_conv2d_{n}"] = row[n]["median_ms"] / row["conv2d"]["median_ms"]
+        present = [p for p in peers if p in row]
+        if present:
+            best = min(row[p]["median_ms"] for p in present)
+            for n in names:
+                row[f"over_best_peer_{n}"] = row[n]["median_ms"] / best
         rows.append(row)
-    meta = {"cpu": _cpu_model(), "cores": __import__("os").cpu_count(), "python": platform.python_version(),
-            "torch": env.get("torch"), "threads": env.get("threads"), "rounds": args.rounds,
+    extra: dict[str, Any] = {}
+    if args.memory:
+        extra["memory"] = {n: _run_worker(n, args, "memory")["memory"] for n in names}
+    if args.profile:
+        extra["profile"] = {n: _run_worker(n, args, "profile")["profile"] for n in names}
+    meta = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "torch": env.get("torch"), "threads": args.threads, "rounds": args.rounds,
             "min_run_time": args.min_run_time, "mode": args.mode, "dtype": "float32",
             "kernel": "3x3, stride 1, padding 1, with mask and bias",
-            "variants": {n: variant.info(n).get("version") for n in names},
-            "wall_seconds": round(time.monotonic() - t0, 1)}
+            "variants": {n: variant.info(n).get("version") for n in names}, "peers": peer_versions,
+            "peer_agreement": agreement, "wall_seconds": round(time.monotonic() - t0, 1)}
     print(f"## Environment\n\n- CPU: {meta['cpu']} ({meta['cores']} cores), Python {meta['python']}, "
-          f"torch {meta['torch']}, {meta['threads']} threads")
+          f"torch {meta['torch']}, threads {meta['threads']}")
     print("- variants: " + ", ".join(f"{n} = torchvision {v}" for n, v in meta["variants"].items()))
-    print(f"- {meta['mode']}, float32, {meta['kernel']}; {args.rounds} interleaved processes per variant")
+    if peer_versions:
+        print("- peers: " + ", ".join(f"{p} {v}" for p, v in peer_versions.items())
+              + f"; largest disagreement with {names[0]}: {max(agreement.values()):.2g} of the output's magnitude")
+    print(f"- {meta['mode']}, float32, {meta['kernel']}; {args.rounds} interleaved processes per variant;"
+          f" {MODEL}: batch 1, 512x512, plain ResNet-50 as its floor")
     print("\n<details><summary>torch.__config__.parallel_info()</summary>\n\n```\n"
           + env.get("parallel_info", "").strip() + "\n```\n</details>\n")
-    print(markdown(rows, names, floor))
+    print(markdown(rows, names, peers))
+    if "memory" in extra:
+        print("\n" + memory_markdown(extra["memory"], names))
+    if "profile" in extra:
+        print("\n" + profile_markdown(extra["profile"], names))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"meta": meta, "env": env, "rows": rows}, indent=2) + "\n")
+    args.json.write_text(json.dumps({"meta": meta, "env": env, "rows": rows, **extra}, indent=2) + "\n")
     info(f"wrote {args.json}")
+    if args.plot:
+        plot(rows, names, peers, args.plot)
+        info(f"wrote {args.plot}")
     return 0
 
 
-def markdown(rows: list[dict[str, Any]], names: list[str], floor: bool = False) -> str:
+def markdown(rows: list[dict[str, Any]], names: list[str], peers: list[str] = ()) -> str:
     """A table ready for a PR body: median (min-max of per-round medians), speedups, and the
-    last variant's time over the dense conv2d floor's."""
-    cols = names + (["conv2d"] if floor else [])
+    last variant's time over the dense conv2d floor's and over the best peer's."""
+    last = names[-1]
+    cols = names + [w for w in ["conv2d", *peers] if any(w in r for r in rows)]
+    floor = any("conv2d" in r for r in rows)
+    has_peers = any(f"over_best_peer_{last}" in r for r in rows)
     head = ["case"] + [f"{n} ms" for n in cols] + [f"speedup {n}" for n in names[1:]]
-    head += [f"{names[-1]} / conv2d"] if floor else []
+    head += [f"{last} / floor"] if floor else []
+    head += [f"{last} / best peer"] if has_peers else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["case"]]
-        cells += [f"{r[n]['median_ms']:.2f} ({r[n]['min_ms']:.2f}–{r[n]['max_ms']:.2f})" for n in cols]
+        cells += [f"{r[n]['median_ms']:.2f} ({r[n]['min_ms']:.2f}–{r[n]['max_ms']:.2f})" if n in r else "–"
+                  for n in cols]
         cells += [f"{r[f'speedup_{n}']:.2f}x" for n in names[1:]]
-        cells += [f"{r[f'over_conv2d_{names[-1]}']:.1f}x"] if floor else []
+        if floor:
+            cells += [f"{r[f'over_conv2d_{last}']:.2f}x" if f"over_conv2d_{last}" in r else "–"]
+        if has_peers:
+            cells += [f"{r[f'over_best_peer_{last}']:.2f}x" if f"over_best_peer_{last}" in r else "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def memory_markdown(mem: dict[str, dict[str, dict[str, float]]], names: list[str]) -> str:
+    head = ["config", "output MiB"] + [f"{n}: extra MiB" for n in names]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cfg in mem[names[0]]:
+        cells = [cfg, f"{mem[names[0]][cfg]['output_mib']:.0f}"] + [f"{mem[n][cfg]['extra_mib']:.0f}" for n in names]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "Peak memory growth of one forward call beyond its output (fresh process):\n\n" + "\n".join(lines)
+
+
+def profile_markdown(prof: dict[str, dict[str, dict[str, float]]], names: list[str]) -> str:
+    head = ["config", "variant", "forward ms (1 thread)", "GEMM", "layout copies", "sampling + rest"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cfg in prof[names[0]]:
+        for n in names:
+            p = prof[n][cfg]
+            lines.append(f"| {cfg} | {n} | {p['total_ms']:.1f} | {p['gemm']:.0%} | {p['layout']:.0%} | "
+                         f"{p['sampling_and_rest']:.0%} |")
+    return "Where one forward goes (torch.profiler, one thread):\n\n" + "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], names: list[str], peers: list[str], out: Path) -> None:
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise Failure(f"--plot needs matplotlib ({e}): .venv/bin/pip install -r requirements-bench.txt")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = sorted({r["case"].rsplit("@", 1)[0] for r in rows})
+    fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.5), squeeze=False)
+    for ax, case in zip(axes[0], cases):
+        mine = sorted((int(r["case"].rsplit("@", 1)[1]), r) for r in rows if r["case"].rsplit("@", 1)[0] == case)
+        for w in names + ["conv2d", *peers]:
+            pts = [(t, r[w]["median_ms"]) for t, r in mine if w in r]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=w)
+        ax.set_title(case)
+        ax.set_xlabel("threads")
+        ax.set_ylabel("ms")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+    axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)

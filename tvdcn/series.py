@@ -61,6 +61,29 @@ def patch_files() -> list[Path]:
     return files
 
 
+# A patch that changes the rounding of some results says so in a trailer, e.g.
+# "Rounding-changed: out" (names as in tvdcn.cases.run: out, grad_input, grad_offset, grad_mask,
+# grad_weight, grad_bias). The suite then checks those results against the reference and for
+# thread-count invariance instead of bit equality with baseline; every other result stays
+# bit-identical. A patch that changes bits without the trailer fails the suite.
+ROUNDING_TRAILER = "Rounding-changed"
+
+
+def declared_rounding(commit: str) -> dict[str, str]:
+    """Results whose rounding the patches up to ``commit`` declare changed: name -> the subject
+    of the first patch declaring it."""
+    log = git("log", "--reverse", f"--format=%s%x00%(trailers:key={ROUNDING_TRAILER},valueonly,"
+              "separator=%x2C)%x01", f"pristine..{commit}")
+    declared: dict[str, str] = {}
+    for entry in log.split("\x01"):
+        if "\x00" not in entry:
+            continue
+        subject, names = entry.strip().split("\x00", 1)
+        for name in filter(None, (n.strip() for n in names.split(","))):
+            declared.setdefault(name, subject)
+    return declared
+
+
 def ensure_pristine(pin: Pin, user_source: str | None) -> tuple[str, bool]:
     """Make sure the vendored repository holds the wanted upstream source as commit ``pristine``.
 
