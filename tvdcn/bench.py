@@ -7,7 +7,8 @@ thread count of the sweep (``--threads 1,2,16``).
 
 Timed beside the variants, in the first variant's processes, on the same inputs:
   * the floor: a dense ``conv2d`` of the same shape (same input, weight and bias, no offsets),
-    the same pass (forward, or forward + backward);
+    the same pass (forward, or forward + backward), checked to agree with the variant's op run
+    with zero offsets and mask 1 (which is that convolution);
   * the peers (``--peers onnxruntime,openvino``, forward only): ONNX Runtime's ``DeformConv``
     and OpenVINO's ``deformable_convolution`` (tvdcn.peers), each checked to agree with the
     variant's output first (largest difference relative to the output's largest magnitude);
@@ -77,6 +78,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also measure each variant's peak memory growth of one forward per config")
     p.add_argument("--profile", action="store_true",
                    help="also split one forward per config at one thread: GEMM / layout / sampling")
+    p.add_argument("--dtypes", default="float32",
+                   help="comma-separated: float32,bfloat16,float16 (cases in another dtype than float32 "
+                        "are named case:dtype; a variant without kernels for it shows -)")
     p.add_argument("--plot", type=Path, default=None, help="write a PNG of the thread sweep (matplotlib)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
@@ -89,7 +93,7 @@ def _config(name: str) -> Config:
     raise Failure(f"unknown config {name!r}: one of {', '.join(c.name for c in CONFIGS)}, {MODEL}")
 
 
-def _inputs(c: Config, train: bool) -> dict[str, Any]:
+def _inputs(c: Config, train: bool, dtype: str = "float32") -> dict[str, Any]:
     import torch
 
     g = torch.Generator().manual_seed(0)
@@ -100,6 +104,7 @@ def _inputs(c: Config, train: bool) -> dict[str, Any]:
         "weight": torch.rand(c.channels, c.channels, 3, 3, generator=g) / (3 * c.channels),
         "bias": torch.rand(c.channels, generator=g),
     }
+    t = {k: v.to(getattr(torch, dtype)) for k, v in t.items()}
     if train:
         for v in t.values():
             v.requires_grad_()
@@ -183,18 +188,36 @@ def _time_all(args: argparse.Namespace, out: dict[str, Any]) -> None:
                         timeit("m(x)", {"m": m, "x": x}, torch.no_grad(), k, threads)
                     continue
                 c = _config(name)
-                t = _inputs(c, mode == "train")
-                stmt = "y = f(i, o, w, b, padding=1, mask=m)"
-                if mode == "train":
-                    stmt += "; y.backward(g)"
-                    t["grad_out"] = torch.ones(c.batch, c.channels, c.size, c.size)
-                ctx = torch.no_grad() if mode == "forward" else torch.enable_grad()
-                glob = {"f": deform_conv2d, "conv2d": torch.nn.functional.conv2d, "i": t["input"], "o": t["offset"],
-                        "w": t["weight"], "b": t["bias"], "m": t["mask"], "g": t.get("grad_out")}
-                timeit(stmt, glob, ctx, key, threads)
-                if args.floor:
-                    timeit(stmt.replace("f(i, o, w, b, padding=1, mask=m)", "conv2d(i, w, b, padding=1)"),
-                           glob, ctx, f"floor:{key}", threads)
+                for dtype in args.dtypes.split(","):
+                    dkey = key if dtype == "float32" else f"{mode}/{name}:{dtype}@{threads}"
+                    t = _inputs(c, mode == "train", dtype)
+                    stmt = "y = f(i, o, w, b, padding=1, mask=m)"
+                    if mode == "train":
+                        stmt += "; y.backward(g)"
+                        t["grad_out"] = torch.ones(c.batch, c.channels, c.size, c.size, dtype=t["input"].dtype)
+                    ctx = torch.no_grad() if mode == "forward" else torch.enable_grad()
+                    glob = {"f": deform_conv2d, "conv2d": torch.nn.functional.conv2d, "i": t["input"],
+                            "o": t["offset"], "w": t["weight"], "b": t["bias"], "m": t["mask"],
+                            "g": t.get("grad_out")}
+                    if args.floor:
+                        timeit(stmt.replace("f(i, o, w, b, padding=1, mask=m)", "conv2d(i, w, b, padding=1)"),
+                               glob, ctx, f"floor:{dkey}", threads)
+                    try:
+                        with ctx:
+                            deform_conv2d(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"])
+                    except (RuntimeError, NotImplementedError):
+                        if dtype == "float32":
+                            raise
+                        continue  # this variant has no kernels for dtype
+                    timeit(stmt, glob, ctx, dkey, threads)
+                    if args.floor and mode == "forward" and dtype == "float32":
+                        # The floor is the op with zero offsets and mask 1.
+                        with torch.no_grad():
+                            a = deform_conv2d(t["input"], torch.zeros_like(t["offset"]), t["weight"], t["bias"],
+                                              padding=1, mask=torch.ones_like(t["mask"]))
+                            f = torch.nn.functional.conv2d(t["input"], t["weight"], t["bias"], padding=1)
+                        out["agreement"][f"conv2d:{key}"] = ((a - f).abs().max() / f.abs().max()).item()
+                t = _inputs(c, False)
                 if mode == "forward" and peers:
                     from . import peers as peer_mod
                     with torch.no_grad():
@@ -226,10 +249,13 @@ def _memory(c: Config) -> dict[str, float]:
 
 
 def _profile(c: Config) -> dict[str, float]:
-    """Shares of one forward at one thread, from torch.profiler: the GEMMs (aten::addmm/mm), the
-    layout copies (padding, contiguous copies, transposes, the old output copy and bias add), and
-    the rest of the op's time, which is the sampling (im2col)."""
+    """Where one forward at one thread goes: the GEMM work (``mm`` of C_out x 9*C_in by a
+    cache-hot 9*C_in x 128 tile, timed alone and scaled to the B*H*W columns: the op's own GEMMs
+    go through the C shim, which the profiler does not see), the layout copies the profiler sees
+    inside the op (padding, contiguous copies, the old forward's output transpose and bias add),
+    and the rest: the sampling (im2col), and whatever the op's GEMMs lose against that floor."""
     import torch
+    import torch.utils.benchmark as tb
     from torch.profiler import ProfilerActivity, profile
     from torchvision.ops import deform_conv2d
 
@@ -237,17 +263,22 @@ def _profile(c: Config) -> dict[str, float]:
     t = _inputs(c, False)
     run = lambda: deform_conv2d(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"])  # noqa: E731
     with torch.no_grad():
-        run()
+        total = tb.Timer("run()", globals={"run": run}).blocked_autorange(min_run_time=1.0).median
+        w = t["weight"].reshape(c.channels, -1)
+        pixels = c.batch * c.size * c.size
+        tile = min(128, pixels)
+        cols = torch.rand(w.shape[1], tile)
+        gemm = tb.Timer("torch.mm(w, cols)", globals={"torch": torch, "w": w, "cols": cols}).blocked_autorange(
+            min_run_time=1.0).median * pixels / tile
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(3):
                 run()
     ev = {e.key: e for e in prof.key_averages()}
-    total = ev["torchvision::deform_conv2d"].cpu_time_total
-    gemm = sum(ev[k].cpu_time_total for k in ("aten::addmm", "aten::mm") if k in ev)
-    layout = sum(ev[k].self_cpu_time_total for k in ev if k in (
-        "aten::constant_pad_nd", "aten::copy_", "aten::add", "aten::fill_", "aten::zero_"))
-    return {"total_ms": total / 3e3, "gemm": gemm / total, "layout": layout / total,
-            "sampling_and_rest": 1 - (gemm + layout) / total}
+    op = ev["torchvision::deform_conv2d"].cpu_time_total
+    layout = sum(e.self_cpu_time_total for k, e in ev.items() if k in (
+        "aten::constant_pad_nd", "aten::copy_", "aten::add", "aten::fill_", "aten::zero_")) / op
+    return {"total_ms": 1e3 * total, "gemm": gemm / total, "layout": layout,
+            "sampling_and_rest": 1 - gemm / total - layout}
 
 
 def _cpu_model() -> str:
@@ -261,7 +292,8 @@ def _cpu_model() -> str:
 
 
 def _run_worker(n: str, args: argparse.Namespace, what: str, floor: bool = False) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "tvdcn", "bench", "--worker", what, "--configs", args.configs,
+    configs = args.configs if what == "time" else ",".join(c for c in args.configs.split(",") if c != MODEL)
+    cmd = [sys.executable, "-m", "tvdcn", "bench", "--worker", what, "--configs", configs, "--dtypes", args.dtypes,
            "--mode", args.mode, "--min-run-time", str(args.min_run_time), "--threads", args.threads]
     if floor:
         cmd += ["--floor", "--peers", args.peers]
@@ -318,7 +350,8 @@ def main(args: argparse.Namespace) -> int:
                              f"largest difference {v:.3g} of the output's magnitude")
     rows = []
     others = [w for w in times if w not in names]
-    for key in times[names[0]]:
+    keys = list(dict.fromkeys(k for n in names for k in times.get(n, {})))
+    for key in keys:
         row: dict[str, Any] = {"case": key}
         for w in names + others:
             if key in times.get(w, {}):
@@ -326,15 +359,18 @@ def main(args: argparse.Namespace) -> int:
                           "min_ms": 1e3 * min(round_medians[w][key]), "max_ms": 1e3 * max(round_medians[w][key]),
                           "blocks": len(times[w][key])}
         for n in names[1:]:
-            row[f"speedup_{n}"] = row[names[0]]["median_ms"] / row[n]["median_ms"]
+            if n in row and names[0] in row:
+                row[f"speedup_{n}"] = row[names[0]]["median_ms"] / row[n]["median_ms"]
         if "conv2d" in row:
             for n in names:
-                row[f"over_conv2d_{n}"] = row[n]["median_ms"] / row["conv2d"]["median_ms"]
+                if n in row:
+                    row[f"over_conv2d_{n}"] = row[n]["median_ms"] / row["conv2d"]["median_ms"]
         present = [p for p in peers if p in row]
         if present:
             best = min(row[p]["median_ms"] for p in present)
             for n in names:
-                row[f"over_best_peer_{n}"] = row[n]["median_ms"] / best
+                if n in row:
+                    row[f"over_best_peer_{n}"] = row[n]["median_ms"] / best
         rows.append(row)
     extra: dict[str, Any] = {}
     if args.memory:
@@ -351,8 +387,11 @@ def main(args: argparse.Namespace) -> int:
           f"torch {meta['torch']}, threads {meta['threads']}")
     print("- variants: " + ", ".join(f"{n} = torchvision {v}" for n, v in meta["variants"].items()))
     if peer_versions:
-        print("- peers: " + ", ".join(f"{p} {v}" for p, v in peer_versions.items())
-              + f"; largest disagreement with {names[0]}: {max(agreement.values()):.2g} of the output's magnitude")
+        print("- peers: " + ", ".join(f"{p} {v}" for p, v in peer_versions.items()))
+    if agreement:
+        print(f"- agreement with {names[0]} (largest difference relative to the output's magnitude): "
+              + ", ".join(f"{w} {max(v for k, v in agreement.items() if k.startswith(w + ':')):.2g}"
+                          for w in sorted({k.split(':')[0] for k in agreement})))
     print(f"- {meta['mode']}, float32, {meta['kernel']}; {args.rounds} interleaved processes per variant;"
           f" {MODEL}: batch 1, 512x512, plain ResNet-50 as its floor")
     print("\n<details><summary>torch.__config__.parallel_info()</summary>\n\n```\n"
@@ -386,7 +425,7 @@ def markdown(rows: list[dict[str, Any]], names: list[str], peers: list[str] = ()
         cells = [r["case"]]
         cells += [f"{r[n]['median_ms']:.2f} ({r[n]['min_ms']:.2f}–{r[n]['max_ms']:.2f})" if n in r else "–"
                   for n in cols]
-        cells += [f"{r[f'speedup_{n}']:.2f}x" for n in names[1:]]
+        cells += [f"{r[f'speedup_{n}']:.2f}x" if f"speedup_{n}" in r else "–" for n in names[1:]]
         if floor:
             cells += [f"{r[f'over_conv2d_{last}']:.2f}x" if f"over_conv2d_{last}" in r else "–"]
         if has_peers:
@@ -405,14 +444,16 @@ def memory_markdown(mem: dict[str, dict[str, dict[str, float]]], names: list[str
 
 
 def profile_markdown(prof: dict[str, dict[str, dict[str, float]]], names: list[str]) -> str:
-    head = ["config", "variant", "forward ms (1 thread)", "GEMM", "layout copies", "sampling + rest"]
+    head = ["config", "variant", "forward ms (1 thread)", "GEMM (same size, alone)", "layout copies",
+            "sampling + rest"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cfg in prof[names[0]]:
         for n in names:
             p = prof[n][cfg]
             lines.append(f"| {cfg} | {n} | {p['total_ms']:.1f} | {p['gemm']:.0%} | {p['layout']:.0%} | "
                          f"{p['sampling_and_rest']:.0%} |")
-    return "Where one forward goes (torch.profiler, one thread):\n\n" + "\n".join(lines)
+    return ("Where one forward goes at one thread (GEMM: mm on cache-hot 128-column tiles of the same "
+            "operands, timed alone; layout copies: torch.profiler inside the op):\n\n" + "\n".join(lines))
 
 
 def plot(rows: list[dict[str, Any]], names: list[str], peers: list[str], out: Path) -> None:
