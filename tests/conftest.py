@@ -78,11 +78,12 @@ _DECLARED: dict[str, str] | None = None
 
 
 def declared() -> dict[str, str]:
-    """Results whose rounding the series under test declares changed (``Rounding-changed:``
-    trailers, see tvdcn.series): name -> the patch that declares it. Empty for baseline."""
+    """Results whose rounding the patches between baseline and the variant under test declare
+    changed (``Rounding-changed:`` trailers, see tvdcn.series): name -> the patch that declares
+    it. With a prefix as TVDCN_BASELINE, only the patches after it count."""
     global _DECLARED
     if _DECLARED is None:
-        _DECLARED = series.declared_rounding(variant.info(PATCHED)["commit"])
+        _DECLARED = series.declared_rounding(variant.info(PATCHED)["commit"], variant.info(BASELINE)["commit"])
     return _DECLARED
 
 

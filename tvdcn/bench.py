@@ -6,8 +6,8 @@ Within a process ``torch.utils.benchmark.Timer.blocked_autorange`` measures each
 thread count of the sweep (``--threads 1,2,16``).
 
 Timed beside the variants, in the first variant's processes, on the same inputs:
-  * the floor: a dense ``conv2d`` of the same shape (same input, weight and bias, no offsets),
-    the same pass (forward, or forward + backward), checked to agree with the variant's op run
+  * the floor (float32 only): a dense ``conv2d`` of the same shape (same input, weight and bias,
+    no offsets), the same pass (forward, or forward + backward), checked to agree with the variant's op run
     with zero offsets and mask 1 (which is that convolution);
   * the peers (``--peers onnxruntime,openvino``, forward only): ONNX Runtime's ``DeformConv``
     and OpenVINO's ``deformable_convolution`` (tvdcn.peers), each checked to agree with the
@@ -199,7 +199,7 @@ def _time_all(args: argparse.Namespace, out: dict[str, Any]) -> None:
                     glob = {"f": deform_conv2d, "conv2d": torch.nn.functional.conv2d, "i": t["input"],
                             "o": t["offset"], "w": t["weight"], "b": t["bias"], "m": t["mask"],
                             "g": t.get("grad_out")}
-                    if args.floor:
+                    if args.floor and dtype == "float32":
                         timeit(stmt.replace("f(i, o, w, b, padding=1, mask=m)", "conv2d(i, w, b, padding=1)"),
                                glob, ctx, f"floor:{dkey}", threads)
                     try:
@@ -465,14 +465,20 @@ def plot(rows: list[dict[str, Any]], names: list[str], peers: list[str], out: Pa
     import matplotlib.pyplot as plt
 
     cases = sorted({r["case"].rsplit("@", 1)[0] for r in rows})
-    fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.5), squeeze=False)
-    for ax, case in zip(axes[0], cases):
+    ncols = min(4, len(cases))
+    nrows = (len(cases) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
+    who = names + ["conv2d", *peers]
+    colors = {w: f"C{i}" for i, w in enumerate(who)}  # the same color for a series in every panel
+    for ax in axes.flat[len(cases):]:
+        ax.set_visible(False)
+    for ax, case in zip(axes.flat, cases):
         mine = sorted((int(r["case"].rsplit("@", 1)[1]), r) for r in rows if r["case"].rsplit("@", 1)[0] == case)
-        for w in names + ["conv2d", *peers]:
+        for w in who:
             pts = [(t, r[w]["median_ms"]) for t, r in mine if w in r]
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=w)
-        ax.set_title(case)
+                ax.plot(*zip(*pts), marker="o", label=w, color=colors[w])
+        ax.set_title(case, fontsize="small")
         ax.set_xlabel("threads")
         ax.set_ylabel("ms")
         ax.set_xscale("log", base=2)

@@ -69,11 +69,11 @@ def patch_files() -> list[Path]:
 ROUNDING_TRAILER = "Rounding-changed"
 
 
-def declared_rounding(commit: str) -> dict[str, str]:
-    """Results whose rounding the patches up to ``commit`` declare changed: name -> the subject
-    of the first patch declaring it."""
+def declared_rounding(commit: str, since: str = "pristine") -> dict[str, str]:
+    """Results whose rounding the patches after ``since`` up to ``commit`` declare changed:
+    name -> the subject of the first patch declaring it."""
     log = git("log", "--reverse", f"--format=%s%x00%(trailers:key={ROUNDING_TRAILER},valueonly,"
-              "separator=%x2C)%x01", f"pristine..{commit}")
+              "separator=%x2C)%x01", f"{since}..{commit}")
     declared: dict[str, str] = {}
     for entry in log.split("\x01"):
         if "\x00" not in entry:
