@@ -9,4 +9,10 @@ Each module does one job:
 - :mod:`tvdcn.build`   building variants (baseline, patched, prefixes) with caching, and the wheel
 - :mod:`tvdcn.variant` running Python against one built variant, in its own process
 - :mod:`tvdcn.bench`   the side-by-side benchmark
+- :mod:`tvdcn.dropin`  the drop-in wheel (tvdcn-fast) and the stock torch/torchvision stacks it serves
 """
+import os
+
+if os.environ.get("TVDCN_DROPIN") == "1":
+    # This process is a stock stack's "+fast" variant (tvdcn.variant): route torchvision's kernels.
+    import tvdcn_fast  # noqa: F401

@@ -94,6 +94,60 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args)
 
 
+# The suite's checks that apply to a stock stack with the drop-in (the others test the vendored
+# tree itself: its upstream test file, its build, its Python-side changes).
+DROPIN_CHECKS = ["tests/test_dropin.py", "tests/test_threads.py", "tests/test_reference.py",
+                 "tests/test_hardening.py", "tests/test_opcheck.py", "tests/test_fuzz.py"]
+
+
+def _stacks(names: list[str]) -> list:
+    from . import dropin
+
+    names = names or list(dropin.STACKS)
+    unknown = [n for n in names if n not in dropin.STACKS]
+    if unknown:
+        raise Failure(f"unknown stack(s) {unknown}: one of {', '.join(dropin.STACKS)}")
+    return [dropin.STACKS[n] for n in names]
+
+
+def cmd_dropin(args: argparse.Namespace) -> int:
+    """Build the drop-in wheel from the patched variant; prepare stock stacks; test/bench it there."""
+    from . import dropin
+
+    pin = pin_mod.load()
+    prefixes = prepare(args)
+    for v in build_mod.variants_for(prefixes, ["patched"]):
+        build_mod.build(pin, v, prefixes.index(v.commit))
+    wheel = dropin.build_wheel("patched")
+    print(f"drop-in wheel: {wheel}")
+    if args.action == "build":
+        return 0
+    rc = 0
+    for stack in _stacks(args.stacks):
+        python = dropin.prepare(stack, wheel)
+        print(f"{stack.name}: torch {stack.torch} + torchvision {stack.torchvision} + the wheel in {stack.env} "
+              f"({python})")
+        if args.action == "test":
+            env = dict(os.environ, TVDCN_BASELINE=stack.name, TVDCN_PATCHED=stack.name + dropin.FAST_SUFFIX)
+            # Fewer thread counts and fuzz examples than the main suite's: the kernel is the one the
+            # suite checked; this checks it inside that torch against that torchvision's kernel.
+            env.setdefault("TVDCN_THREAD_COUNTS", f"1,{max(2, os.cpu_count() or 1)}")
+            env.setdefault("TVDCN_FUZZ_EXAMPLES", "300")
+            r = subprocess.run([sys.executable, "-m", "pytest", "-q", *DROPIN_CHECKS, *args.pytest_args],
+                               cwd=paths.REPO, env=env)
+            print(f"{stack.name}: {'passed' if r.returncode == 0 else f'FAILED (pytest exit {r.returncode})'}")
+            rc = rc or r.returncode
+        elif args.action == "bench":
+            from . import bench
+
+            bp = argparse.ArgumentParser()
+            bench.add_arguments(bp)
+            bargs = bp.parse_args(
+                ["--variants", f"{stack.name},{stack.name}{dropin.FAST_SUFFIX}", *args.pytest_args])
+            rc = rc or bench.main(bargs)
+    return rc
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tvdcn", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -119,6 +173,15 @@ def main(argv: list[str] | None = None) -> int:
 
     bench.add_arguments(bb)
     bb.set_defaults(fn=cmd_bench)
+    d = sub.add_parser("dropin", help="the drop-in wheel: build it; prepare, test or bench it on stock stacks",
+                       description=cmd_dropin.__doc__)
+    d.add_argument("action", choices=["build", "prepare", "test", "bench"])
+    d.add_argument("stacks", nargs="*", help="stacks (default: all): tv0.26, tv0.28, tv0.29")
+    d.add_argument("--source")
+    d.add_argument("--force", action="store_true")
+    d.add_argument("--args", dest="pytest_args", nargs=argparse.REMAINDER, default=[],
+                   help="the rest goes to pytest (test) or to the benchmark (bench)")
+    d.set_defaults(fn=cmd_dropin)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

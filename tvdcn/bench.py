@@ -293,7 +293,7 @@ def _cpu_model() -> str:
 
 def _run_worker(n: str, args: argparse.Namespace, what: str, floor: bool = False) -> dict[str, Any]:
     configs = args.configs if what == "time" else ",".join(c for c in args.configs.split(",") if c != MODEL)
-    cmd = [sys.executable, "-m", "tvdcn", "bench", "--worker", what, "--configs", configs, "--dtypes", args.dtypes,
+    cmd = [variant.python(n), "-m", "tvdcn", "bench", "--worker", what, "--configs", configs, "--dtypes", args.dtypes,
            "--mode", args.mode, "--min-run-time", str(args.min_run_time), "--threads", args.threads]
     if floor:
         cmd += ["--floor", "--peers", args.peers]

@@ -60,7 +60,7 @@ def run_cases(name: str, threads: int, cases: list[Case], fill_uninitialized: bo
         out = Path(tmp)
         while todo:
             (out / "cases.json").write_text(json.dumps([c.to_json() for c in todo]))
-            cmd = [sys.executable, "-m", "tvdcn.worker", "--cases", str(out / "cases.json"), "--out", str(out),
+            cmd = [variant.python(name), "-m", "tvdcn.worker", "--cases", str(out / "cases.json"), "--out", str(out),
                    "--threads", str(threads)] + (["--fill-uninitialized"] if fill_uninitialized else [])
             try:
                 r = subprocess.run(cmd, env=variant.env(name, threads), capture_output=True, text=True,
@@ -85,14 +85,15 @@ def run_cases(name: str, threads: int, cases: list[Case], fill_uninitialized: bo
     return results
 
 
-def run_snippet(name: str, code: str, threads: int = 2, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_snippet(name: str, code: str, threads: int = 2, timeout: float = 600,
+                extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run Python ``code`` in a fresh process with variant ``name`` importable.
 
     ``code`` reports by printing one JSON line last; a crash shows as a negative return code.
     """
-    prologue = f"import torch\ntorch.set_num_threads({threads})\n"
+    prologue = f"import tvdcn\nimport torch\ntorch.set_num_threads({threads})\n"
     try:
-        return subprocess.run([sys.executable, "-c", prologue + code], env=variant.env(name, threads),
+        return subprocess.run([variant.python(name), "-c", prologue + code], env=variant.env(name, threads, extra_env),
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         return subprocess.CompletedProcess(e.cmd, -9, e.stdout or "", f"timed out after {timeout}s (hang?)")
@@ -111,7 +112,7 @@ class Server:
 
     def _start(self) -> subprocess.Popen:
         self.err = open(self.tmp / f"{self.name}-t{self.threads}.stderr", "w+")
-        return subprocess.Popen([sys.executable, "-m", "tvdcn.worker", "--serve", "--threads", str(self.threads)],
+        return subprocess.Popen([variant.python(self.name), "-m", "tvdcn.worker", "--serve", "--threads", str(self.threads)],
                                 env=variant.env(self.name, self.threads), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=self.err, text=True)
 

@@ -15,8 +15,29 @@ from . import paths
 from .log import Failure
 
 
+def _stack(name: str):
+    from . import dropin
+
+    return dropin.parse_variant(name)
+
+
+def python(name: str) -> str:
+    """The interpreter that runs variant ``name``: the stack's own for a stock stack (tvdcn.dropin)."""
+    parsed = _stack(name)
+    if parsed is None:
+        return sys.executable
+    stack, _ = parsed
+    if not stack.interpreter.exists():
+        raise Failure(f"stack {stack.name} is not prepared: python -m tvdcn dropin prepare {stack.name}")
+    return str(stack.interpreter)
+
+
 def site(name: str) -> Path:
-    """The install directory of a built variant."""
+    """The install directory of a built variant (a stack's virtual environment for a stack)."""
+    parsed = _stack(name)
+    if parsed is not None:
+        python(name)  # fails with what to run when the stack is not prepared
+        return parsed[0].env
     s = paths.VARIANTS / name / "site"
     if not (s / "torchvision").is_dir():
         raise Failure(f"variant {name!r} is not built: run scripts/build.sh")
@@ -24,13 +45,27 @@ def site(name: str) -> Path:
 
 
 def info(name: str) -> dict:
+    if _stack(name) is not None:
+        from . import dropin
+
+        return dropin.stack_info(name)
     return json.loads((paths.VARIANTS / name / "build.json").read_text())
 
 
 def env(name: str, threads: int | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a process that imports variant ``name`` (and the tvdcn package)."""
     e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join([str(site(name)), str(paths.REPO)])
+    parsed = _stack(name)
+    if parsed is not None:
+        # The stack's packages come from its own environment; tvdcn (the repo) is all we add.
+        # For "+fast" the tvdcn package imports tvdcn_fast, which routes torchvision's kernels.
+        site(name)
+        e["PYTHONPATH"] = str(paths.REPO)
+        e.pop("TVDCN_DROPIN", None)
+        if parsed[1]:
+            e["TVDCN_DROPIN"] = "1"
+    else:
+        e["PYTHONPATH"] = os.pathsep.join([str(site(name)), str(paths.REPO)])
     e["TVDCN_VARIANT"] = name
     if info(name).get("sanitize"):
         # The extension is instrumented, python is not: preload the runtimes. Leak checking is
@@ -50,4 +85,4 @@ def command(name: str, argv: list[str]) -> list[str]:
     os.environ.update(env(name))
     if argv and argv[0] == "--":
         argv = argv[1:]
-    return [sys.executable, *argv]
+    return [python(name), *argv]

@@ -1,0 +1,221 @@
+"""The drop-in wheel (``tvdcn-fast``) and the stock torch/torchvision stacks it is tested with.
+
+The wheel is built from ``dropin/`` plus two files of the *patched* variant's tree, copied at build
+time (no copy is kept in the repository): the kernel file, with its one registration line moved
+from the ``torchvision`` namespace to ``tvdcn_fast``, and ``StableABICompat.h``. It is compiled
+against the stable ABI of torch 2.11 and uses no Python C API, so one wheel serves every
+torch >= 2.11 and every CPython >= 3.10 on a platform.
+
+A *stack* is a pair of stock PyPI releases, ``torch`` and the ``torchvision`` built for it. Its
+packages are installed once into a base environment in the shared cache
+(``$TVDCN_CACHE/stacks``); every test run then makes a fresh virtual environment that sees the
+base's packages (a ``.pth`` file) and installs the wheel into it with pip, as a user would. The
+stack is then two variants for the suite (see tvdcn.variant): ``tv0.26`` (torchvision's own
+kernels) and ``tv0.26+fast`` (the same process after ``import tvdcn_fast``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .log import Failure, info
+
+KERNEL = Path("torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp")
+COMPAT = Path("torchvision/csrc/ops/StableABICompat.h")
+REGISTRATION = "STABLE_TORCH_LIBRARY_IMPL(torchvision, CPU, m)"
+SOURCE = paths.REPO / "dropin"
+WORK = paths.WORK / "dropin"
+DIST = paths.DIST / "dropin"
+STACK_ENVS = paths.WORK / "stacks"          # fresh per run: a venv + .pth to the cached base + the wheel
+STACK_BASES = paths.CACHE / "stacks"        # cached: torch + torchvision (+ pytest, numpy) from PyPI
+BUILDER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    torch: str
+    torchvision: str
+    python: str = "3.11"
+
+    @property
+    def base(self) -> Path:
+        return STACK_BASES / f"torch{self.torch}-tv{self.torchvision}-py{self.python}"
+
+    @property
+    def env(self) -> Path:
+        return STACK_ENVS / self.name
+
+    @property
+    def interpreter(self) -> Path:
+        return self.env / "bin" / "python"
+
+
+# The releases people run: each torchvision with the torch its wheel requires. 0.26 and 0.28 ship
+# the legacy ATen extension (_C.so), 0.29 only the stable-ABI one (_C_stable.so).
+STACKS = {s.name: s for s in (
+    Stack("tv0.26", "2.11.0", "0.26.0"),
+    Stack("tv0.28", "2.13.0", "0.28.0"),
+    Stack("tv0.29", "2.14.1", "0.29.1"),
+)}
+FAST_SUFFIX = "+fast"
+
+
+def parse_variant(name: str) -> tuple[Stack, bool] | None:
+    """``tv0.26`` -> (stack, False); ``tv0.26+fast`` -> (stack, True); anything else -> None."""
+    base = name.removesuffix(FAST_SUFFIX)
+    if base not in STACKS:
+        return None
+    return STACKS[base], name != base
+
+
+def _sha(*files: Path) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def stage(tree: Path, dest: Path) -> None:
+    """Copy dropin/ and the patched tree's kernel sources to ``dest``, registration renamed."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(SOURCE, dest, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    text = (tree / KERNEL).read_text()
+    if text.count(REGISTRATION) != 1:
+        raise Failure(f"{tree / KERNEL}: expected exactly one '{REGISTRATION}' line to rename; the kernel "
+                      f"file's registration changed, update tvdcn/dropin.py")
+    kernel = dest / "csrc" / "ops" / "cpu" / KERNEL.name
+    kernel.parent.mkdir(parents=True)
+    kernel.write_text(text.replace(REGISTRATION, "STABLE_TORCH_LIBRARY_IMPL(tvdcn_fast, CPU, m)"))
+    shutil.copy2(tree / COMPAT, dest / "csrc" / "ops" / COMPAT.name)
+
+
+def build_wheel(variant_name: str = "patched") -> Path:
+    """Build (or reuse) the tvdcn-fast wheel from the kernel of ``variant_name`` (built first)."""
+    import torch
+
+    from . import variant
+
+    rec = variant.info(variant_name)
+    tree = paths.BUILDS / variant_name
+    sources = [tree / KERNEL, tree / COMPAT, *sorted(p for p in SOURCE.rglob("*") if p.is_file()
+                                                      and "__pycache__" not in p.parts)]
+    key = {"sources": _sha(*sources), "torch": torch.__version__, "python": sysconfig.get_python_version(),
+           "platform": sysconfig.get_platform(), "builder": BUILDER_VERSION}
+    stamp = DIST / "build.json"
+    if stamp.exists():
+        old = json.loads(stamp.read_text())
+        if old.get("key") == key and Path(old["wheel"]).exists():
+            return Path(old["wheel"])
+    version = f"1.0.0+dcn{rec['n_patches']}.g{key['sources'][:8]}"
+    src = WORK / "src"
+    stage(tree, src)
+    shutil.rmtree(DIST, ignore_errors=True)
+    DIST.mkdir(parents=True)
+    log = WORK / "build.log"
+    info(f"building the drop-in wheel tvdcn-fast {version} from {tree / KERNEL} (log: {log})")
+    env = dict(os.environ, TVDCN_FAST_VERSION=version)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # ninja from the venv
+    with open(log, "w") as f:
+        r = subprocess.run([sys.executable, "setup.py", "bdist_wheel", "-d", str(DIST)], cwd=src, env=env,
+                           stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        tail = "".join(log.read_text().splitlines(True)[-40:])
+        raise Failure(f"building the drop-in wheel failed (exit {r.returncode}); last lines of {log}:\n{tail}")
+    wheels = list(DIST.glob("*.whl"))
+    if len(wheels) != 1:
+        raise Failure(f"expected one wheel in {DIST}, found {wheels}")
+    stamp.write_text(json.dumps({"key": key, "wheel": str(wheels[0]), "version": version,
+                                 "commit": rec["commit"], "n_patches": rec["n_patches"]}, indent=2) + "\n")
+    info(f"drop-in wheel: {wheels[0]}")
+    return wheels[0]
+
+
+def wheel_info() -> dict:
+    stamp = DIST / "build.json"
+    if not stamp.exists():
+        raise Failure("the drop-in wheel is not built: python -m tvdcn dropin build")
+    return json.loads(stamp.read_text())
+
+
+def _python(version: str) -> str:
+    exe = shutil.which(f"python{version}")
+    if exe is None:
+        raise Failure(f"python{version} not found; install it (e.g. with pyenv) or pick another --python")
+    return exe
+
+
+def _pip(python: Path | str, *args: str) -> None:
+    r = subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", "-q", *args],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Failure(f"pip {' '.join(args)} failed:\n{r.stderr[-3000:]}")
+
+
+def ensure_base(stack: Stack) -> Path:
+    """The stack's cached base environment (created once): stock torch + torchvision from PyPI."""
+    marker = stack.base / "tvdcn-stack.json"
+    if marker.exists():
+        return stack.base
+    shutil.rmtree(stack.base, ignore_errors=True)
+    info(f"{stack.name}: installing torch {stack.torch} + torchvision {stack.torchvision} (Python "
+         f"{stack.python}) into {stack.base}, once; several GB for torch's CUDA-carrying builds")
+    subprocess.run([_python(stack.python), "-m", "venv", str(stack.base)], check=True)
+    # '===' (string equality) keeps pip off local builds such as 2.13.0+cpu, which the stock
+    # torchvision wheels (linked against the CUDA-carrying builds' libraries) cannot load beside.
+    _pip(stack.base / "bin" / "python", "install", f"torch==={stack.torch}",
+         f"torchvision==={stack.torchvision}", "numpy", "pytest", "expecttest")
+    marker.write_text(json.dumps({"torch": stack.torch, "torchvision": stack.torchvision}) + "\n")
+    return stack.base
+
+
+def prepare(stack: Stack, wheel: Path) -> Path:
+    """A fresh virtual environment with the stack's packages and the wheel pip-installed into it."""
+    base = ensure_base(stack)
+    shutil.rmtree(stack.env, ignore_errors=True)
+    stack.env.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([_python(stack.python), "-m", "venv", str(stack.env)], check=True)
+    purelib = lambda root: subprocess.run(  # noqa: E731
+        [str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib(stack.env), "_tvdcn_stack_base.pth").write_text(purelib(base) + "\n")
+    # No index: the wheel's one requirement (torch>=2.11) must be met by the stack's own torch.
+    _pip(stack.interpreter, "install", "--no-index", str(wheel))
+    versions = subprocess.run([str(stack.interpreter), "-c",
+                               "import torch, torchvision; print(torch.__version__, torchvision.__version__)"],
+                              capture_output=True, text=True)
+    if versions.returncode != 0:
+        raise Failure(f"{stack.name}: torch/torchvision do not import in {stack.env}:\n{versions.stderr[-2000:]}")
+    (stack.env / "tvdcn-stack.json").write_text(json.dumps({
+        "stack": stack.name, "torch": stack.torch, "torchvision": stack.torchvision,
+        "imports": versions.stdout.split(), "wheel": wheel.name}) + "\n")
+    return stack.interpreter
+
+
+def stack_info(name: str) -> dict:
+    """variant.info() for a stack variant: its versions and, for the drop-in, the series commit."""
+    parsed = parse_variant(name)
+    assert parsed is not None
+    stack, fast = parsed
+    rec = stack.env / "tvdcn-stack.json"
+    if not rec.exists():
+        raise Failure(f"stack {stack.name} is not prepared: python -m tvdcn dropin prepare {stack.name}")
+    d = json.loads(rec.read_text())
+    from . import series
+
+    if fast:
+        w = wheel_info()
+        return {"version": f"{w['version']} over torchvision {stack.torchvision} (torch {stack.torch})",
+                "commit": w["commit"], "n_patches": w["n_patches"], "sanitize": False, **d}
+    # Stock torchvision's CPU kernel is upstream's (ported to the stable ABI in 0.29, still the same
+    # arithmetic); the suite holds it to that: against it only declared rounding changes may show.
+    return {"version": f"torchvision {stack.torchvision} (torch {stack.torch})",
+            "commit": series.git("rev-parse", "pristine"), "n_patches": 0, "sanitize": False, **d}
