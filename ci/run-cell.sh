@@ -1,14 +1,9 @@
 #!/usr/bin/env bash
-# Run one cell of the CI matrix locally, exactly as the workflow does:
-#   ci/run-cell.sh test | sanitize | sanitize-upstream | prefixes | fuzz-soak | bench
+# Run one cell of the CI matrix (ci/matrix.toml) on this machine, exactly as the workflow's job does.
+#   ci/run-cell.sh            list the cells
+#   ci/run-cell.sh NAME       run one, e.g. ci/run-cell.sh py3.13-torch2.14.1-fast
 set -euo pipefail
 cd "$(dirname "$0")/.."
-case "${1:-}" in
-  test)              scripts/test.sh ;;
-  sanitize)          scripts/sanitize.sh ;;
-  sanitize-upstream) TVDCN_SANITIZE_VARIANT=baseline-asan scripts/sanitize.sh -k "not test_invalid" ;;
-  prefixes)          scripts/test-prefixes.sh ;;
-  fuzz-soak)         TVDCN_FUZZ_EXAMPLES="${TVDCN_FUZZ_EXAMPLES:-50000}" scripts/test.sh tests/test_fuzz.py ;;
-  bench)             scripts/bench.sh --mode both ;;
-  *) echo "usage: $0 test|sanitize|sanitize-upstream|prefixes|fuzz-soak|bench" >&2; exit 2 ;;
-esac
+py="$(command -v python3.11 || command -v python3)"
+[ -n "${1:-}" ] || exec "$py" -m tvdcn.ci list
+exec "$py" -m tvdcn.ci run "$1"

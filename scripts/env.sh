@@ -4,14 +4,28 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${TVDCN_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
+# The Python and torch: TVDCN_PYTHON (e.g. 3.12) and TVDCN_TORCH (e.g. 2.14.1) pick others than
+# the pin's (a CI matrix cell, ci/matrix.toml); by default python3.11, else the newest 3.10+ found.
+if [ -n "${TVDCN_PYTHON:-}" ]; then
+  base_py="$(command -v "python$TVDCN_PYTHON" || true)"
+  [ -n "$base_py" ] || { echo "[env] python$TVDCN_PYTHON (TVDCN_PYTHON) not found" >&2; exit 1; }
+else
+  base_py=""
+  for v in 3.11 3.13 3.12 3.10; do base_py="$(command -v "python$v" || true)"; [ -z "$base_py" ] || break; done
+  [ -n "$base_py" ] || { echo "[env] Python 3.10 or newer is required (python3.10 ... python3.13 on PATH)" >&2; exit 1; }
+fi
+reqs="$ROOT/requirements.txt"
+if [ -n "${TVDCN_TORCH:-}" ]; then
+  reqs="$(mktemp)"; trap 'rm -f "$reqs"' EXIT
+  sed "s/^torch==.*/torch==$TVDCN_TORCH/" "$ROOT/requirements.txt" > "$reqs"
+fi
 stamp="$VENV/.tvdcn-requirements"
-want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+want="$(cat "$reqs" | sha256sum | cut -d' ' -f1) $("$base_py" -c 'import sys; print(sys.version.split()[0])')"
 if [ ! -x "$PY" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "[env] creating $VENV (Python 3.11, pinned requirements.txt)" >&2
-  py311="$(command -v python3.11 || true)"
-  [ -n "$py311" ] || { echo "[env] python3.11 is required" >&2; exit 1; }
-  "$py311" -m venv "$VENV"
-  "$PY" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt" 2> >(grep -v "is ignored: it is neither" >&2)
+  echo "[env] creating $VENV ($("$base_py" --version), ${TVDCN_TORCH:+torch $TVDCN_TORCH, }pinned requirements.txt)" >&2
+  rm -rf "$VENV"
+  "$base_py" -m venv "$VENV"
+  "$PY" -m pip install -q --disable-pip-version-check -r "$reqs" 2> >(grep -v "is ignored: it is neither" >&2)
   echo "$want" > "$stamp"
 fi
 # ccache lets the variants share compiled objects; optional, installed from Debian when possible.

@@ -88,9 +88,25 @@ def declared() -> dict[str, str]:
     return _DECLARED
 
 
+def baseline_differs() -> dict[str, str]:
+    """Results whose rounding the *baseline* changed from upstream 0.21 (a stock torchvision release
+    under the drop-in, see tvdcn.dropin.Stack.differs): name -> what was measured."""
+    return variant.info(BASELINE).get("differs", {})
+
+
 def undeclared_differences(patched: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> list[str]:
-    """Results of patched whose bits differ from baseline's although no patch declares it."""
-    return [k for k in differing(patched, base) if k not in declared()]
+    """Results of patched whose bits differ from baseline's although no patch declares it (or,
+    where the baseline itself changed a result's rounding, that are not within tolerance of it)."""
+    out = []
+    for k in differing(patched, base):
+        if k in declared():
+            continue
+        if k in baseline_differs():
+            if matches_baseline(k, patched[k], base[k]) is None:
+                SUMMARY["differences the baseline's own kernel explains (within 2x tolerance)"][k] += 1
+                continue
+        out.append(k)
+    return out
 
 
 def matches_baseline(name: str, got: torch.Tensor, want: torch.Tensor) -> str | None:
@@ -98,7 +114,7 @@ def matches_baseline(name: str, got: torch.Tensor, want: torch.Tensor) -> str | 
     for a result whose rounding a patch declares changed: then the same NaN positions and, since
     both are within TOLERANCE of the reference, within twice it of each other (relative to the
     largest magnitude, as in tvdcn.reference)."""
-    if name not in declared():
+    if name not in declared() and name not in baseline_differs():
         return None if bits_equal(got, want) else "bits differ"
     if got.dtype != want.dtype or got.shape != want.shape:
         return f"{got.dtype} {tuple(got.shape)} vs {want.dtype} {tuple(want.shape)}"
@@ -117,9 +133,20 @@ def matches_baseline(name: str, got: torch.Tensor, want: torch.Tensor) -> str | 
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    tr = terminalreporter
+    if os.environ.get("TVDCN_SUMMARY_JSON"):
+        # For tools that quote the evidence (tvdcn.prbody): what ran, on what, with what outcome.
+        import json
+
+        counts = {k: len(v) for k, v in tr.stats.items() if k in ("passed", "failed", "error", "skipped")}
+        with open(os.environ["TVDCN_SUMMARY_JSON"], "w") as f:
+            json.dump({"patched": PATCHED, "baseline": BASELINE, "threads": THREADS, "grid": len(GRID),
+                       "declared": _DECLARED or {}, "outcome": counts,
+                       "fuzz": {"examples": os.environ.get("TVDCN_FUZZ_EXAMPLES", "2000"),
+                                "seed": os.environ.get("TVDCN_FUZZ_SEED", "0")},
+                       "properties": {k: dict(v) for k, v in SUMMARY.items()}}, f, indent=2)
     if not SUMMARY:
         return
-    tr = terminalreporter
     tr.section("tvdcn property summary")
     tr.write_line(f"variants: {PATCHED} vs {BASELINE}; threads {THREADS}; grid of {len(GRID)} cases")
     if _DECLARED:

@@ -173,6 +173,27 @@ def main(argv: list[str] | None = None) -> int:
 
     bench.add_arguments(bb)
     bb.set_defaults(fn=cmd_bench)
+    a = sub.add_parser("apply", help="apply the series onto a torchvision checkout with git am --3way",
+                       description=__import__("tvdcn.apply").apply.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("path", help="a git checkout of torchvision (its HEAD is the base)")
+    a.add_argument("--branch", default="deform-conv2d-cpu", help="the new branch (default: %(default)s)")
+    a.add_argument("--skip", type=int, default=0, metavar="N",
+                   help="leave out the first N patches (1: our stable-ABI port, which main has in its own form)")
+    a.add_argument("--as-me", action="store_true",
+                   help="author = the checkout's git identity, with its Signed-off-by on every commit")
+    a.add_argument("--check", action="store_true", help="then build base and series there and run the fast checks")
+    a.set_defaults(fn=lambda args: __import__("tvdcn.apply").apply.main(args))
+    pr = sub.add_parser("pr-body", help="generate the PR body of one patch (benchmark vs parent, evidence, repro)",
+                        description=__import__("tvdcn.prbody").prbody.__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pr.add_argument("patch", type=int, help="the patch's number in the series (2..N)")
+    pr.add_argument("--skip-bench", action="store_true")
+    pr.add_argument("--skip-checks", action="store_true")
+    pr.add_argument("-o", "--output", help="default: bench-results/pr-NNNN.md")
+    pr.add_argument("--source")
+    pr.add_argument("--force", action="store_true")
+    pr.set_defaults(fn=lambda args: __import__("tvdcn.prbody").prbody.main(args))
     d = sub.add_parser("dropin", help="the drop-in wheel: build it; prepare, test or bench it on stock stacks",
                        description=cmd_dropin.__doc__)
     d.add_argument("action", choices=["build", "prepare", "test", "bench"])

@@ -1,7 +1,10 @@
 """The pin of upstream torchvision (``vendor/torchvision.toml``)."""
 from __future__ import annotations
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -28,6 +28,7 @@ _IDENTITY = {
     "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
 }
 STATE = paths.SRC.parent / "state.json"
+PLACEHOLDER = f"{_IDENTITY['GIT_AUTHOR_NAME']} <{_IDENTITY['GIT_AUTHOR_EMAIL']}>"  # the series' commit identity
 
 
 def git(*args: str, cwd: Path = paths.SRC, check: bool = True, dates: bool = True) -> str:
@@ -165,7 +166,7 @@ def apply(pristine: str, force: bool = False) -> list[str]:
     prefixes = [pristine]
     for f in files:
         info(f"applying {f.name}")
-        r = subprocess.run(["git", "am", "-q", "--committer-date-is-author-date", str(f)], cwd=paths.SRC,
+        r = subprocess.run(["git", "am", "-q", "--3way", "--committer-date-is-author-date", str(f)], cwd=paths.SRC,
                            env=dict(os.environ, **{k: v for k, v in _IDENTITY.items() if "COMMITTER" in k}),
                            capture_output=True, text=True)
         if r.returncode != 0:
