@@ -143,7 +143,8 @@ def cmd_dropin(args: argparse.Namespace) -> int:
             bp = argparse.ArgumentParser()
             bench.add_arguments(bp)
             bargs = bp.parse_args(
-                ["--variants", f"{stack.name},{stack.name}{dropin.FAST_SUFFIX}", *args.pytest_args])
+                ["--variants", f"{stack.name},{stack.name}{dropin.FAST_SUFFIX}",
+                 "--json", str(paths.REPO / "bench-results" / f"dropin-{stack.name}.json"), *args.pytest_args])
             rc = rc or bench.main(bargs)
     return rc
 
@@ -190,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("patch", type=int, help="the patch's number in the series (2..N)")
     pr.add_argument("--skip-bench", action="store_true")
     pr.add_argument("--skip-checks", action="store_true")
+    pr.add_argument("--configs", default=__import__("tvdcn.prbody").prbody.CONFIGS, help="benchmark configs")
     pr.add_argument("-o", "--output", help="default: bench-results/pr-NNNN.md")
     pr.add_argument("--source")
     pr.add_argument("--force", action="store_true")

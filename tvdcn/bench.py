@@ -55,6 +55,8 @@ CONFIGS = [
     Config("s64-b1", 1, 256, 64), Config("s64-b4", 4, 256, 64),
     Config("c4-det", 2, 256, 50, timed=False), Config("c3-det", 2, 128, 100, timed=False),
     Config("s64-b32", 32, 256, 64, timed=False),
+    # A call so small that fixed costs dominate: what routing through Python costs the drop-in.
+    Config("tiny", 1, 4, 8, timed=False),
 ]
 MODEL = "resnet50-dcn"
 MODES = ("forward", "train")

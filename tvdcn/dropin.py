@@ -223,10 +223,10 @@ def stack_info(name: str) -> dict:
 
     if fast:
         w = wheel_info()
-        return {"version": f"{w['version']} over torchvision {stack.torchvision} (torch {stack.torch})",
+        return {"version": f"{stack.torchvision} + tvdcn-fast {w['version']} (torch {stack.torch})",
                 "commit": w["commit"], "n_patches": w["n_patches"], "sanitize": False, **d}
     # Stock torchvision's CPU kernel is upstream's (ported to the stable ABI in 0.29, still the same
     # arithmetic); the suite holds it to that: against it only declared rounding changes may show.
-    return {"version": f"torchvision {stack.torchvision} (torch {stack.torch})",
+    return {"version": f"{stack.torchvision} (torch {stack.torch})",
             "commit": series.git("rev-parse", "pristine"), "n_patches": 0, "sanitize": False,
             "differs": dict(stack.differs), **d}
