@@ -27,8 +27,10 @@ from . import paths, series
 from .log import Failure, info
 
 TRAILERS = ("Signed-off-by:", "Forwarded:")
+# The checks that hold for every prefix of the series (test_hardening pins the final series'
+# error messages, e.g. the dtype list patch 0011 extends, so it is left out here).
 CHECKS = ["tests/test_upstream.py", "tests/test_threads.py", "tests/test_uninitialized.py", "tests/test_reference.py",
-          "tests/test_hardening.py", "tests/test_opcheck.py", "tests/test_fuzz.py", "tests/test_stable_abi.py"]
+          "tests/test_opcheck.py", "tests/test_fuzz.py", "tests/test_stable_abi.py"]
 CONFIGS = "s32-b1,s64-b1,c3-det"
 
 REPRO = '''\
