@@ -15,7 +15,7 @@ import torch
 
 from conftest import PATCHED, SUMMARY
 from test_upstream import SELECT, outcomes
-from tvdcn import paths, variant
+from tvdcn import dropin, paths, variant
 
 
 def wheel() -> Path:
@@ -25,16 +25,9 @@ def wheel() -> Path:
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("user-venv")
-    subprocess.run([sysconfig.get_config_var("BINDIR") + "/python3", "-m", "venv", str(root)], check=True)
-    py = root / "bin" / "python"
-    purelib = lambda p: subprocess.run([str(p), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],  # noqa: E731
-                                       capture_output=True, text=True, check=True).stdout.strip()
     # torch (and pytest) as installed in the project's environment: the torch the wheel was built for.
-    Path(purelib(py), "_torch_from_project.pth").write_text(str(Path(torch.__file__).parent.parent) + "\n")
-    subprocess.run([str(py), "-m", "pip", "uninstall", "-q", "-y", "setuptools"], capture_output=True)
-    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index",
-                        str(wheel())], capture_output=True, text=True)
-    assert r.returncode == 0, f"pip install of {wheel().name} failed:\n{r.stderr[-3000:]}"
+    dropin.install_beside(root, sysconfig.get_config_var("BINDIR") + "/python3",
+                          str(Path(torch.__file__).parent.parent), wheel())
     return root
 
 

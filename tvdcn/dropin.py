@@ -184,21 +184,32 @@ def ensure_base(stack: Stack) -> Path:
     return stack.base
 
 
+def _purelib(python: Path | str) -> str:
+    return subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def install_beside(env: Path, python: str, packages: str, wheel: Path) -> Path:
+    """A new virtual environment ``env`` (made by ``python``) that sees the installed packages in
+    directory ``packages`` (a .pth file) and has ``wheel`` pip-installed, as a user installs it.
+    Returns its interpreter."""
+    shutil.rmtree(env, ignore_errors=True)
+    env.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([python, "-m", "venv", str(env)], check=True)
+    interpreter = env / "bin" / "python"
+    Path(_purelib(interpreter), "_tvdcn_packages.pth").write_text(packages + "\n")
+    # Python 3.11's venv seeds an old setuptools that would hide the one beside torch (torch >= 2.14
+    # requires setuptools >= 77); Python 3.12+ seeds none.
+    _pip(interpreter, "uninstall", "-y", "setuptools")
+    # No index: the wheel's requirements (torch) must be met by the packages it is installed beside.
+    _pip(interpreter, "install", "--no-index", str(wheel))
+    return interpreter
+
+
 def prepare(stack: Stack, wheel: Path) -> Path:
     """A fresh virtual environment with the stack's packages and the wheel pip-installed into it."""
     base = ensure_base(stack)
-    shutil.rmtree(stack.env, ignore_errors=True)
-    stack.env.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([_python(stack.python), "-m", "venv", str(stack.env)], check=True)
-    purelib = lambda root: subprocess.run(  # noqa: E731
-        [str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True).stdout.strip()
-    Path(purelib(stack.env), "_tvdcn_stack_base.pth").write_text(purelib(base) + "\n")
-    # Python 3.11's venv seeds an old setuptools that would hide the base's (torch >= 2.14 requires
-    # setuptools >= 77); Python 3.12+ seeds none. The base's packages are the stack.
-    _pip(stack.interpreter, "uninstall", "-y", "setuptools")
-    # No index: the wheel's one requirement (torch>=2.11) must be met by the stack's own torch.
-    _pip(stack.interpreter, "install", "--no-index", str(wheel))
+    install_beside(stack.env, _python(stack.python), _purelib(base / "bin" / "python"), wheel)
     versions = subprocess.run([str(stack.interpreter), "-c",
                                "import torch, torchvision; print(torch.__version__, torchvision.__version__)"],
                               capture_output=True, text=True)
