@@ -166,7 +166,10 @@ def apply(pristine: str, force: bool = False) -> list[str]:
     prefixes = [pristine]
     for f in files:
         info(f"applying {f.name}")
-        r = subprocess.run(["git", "am", "-q", "--3way", "--committer-date-is-author-date", str(f)], cwd=paths.SRC,
+        # --keep-non-patch: only "[PATCH]" leaves the subject, so an area tag ("[ops] ...") survives
+        # the round trip through export.
+        r = subprocess.run(["git", "am", "-q", "--3way", "--keep-non-patch", "--committer-date-is-author-date", str(f)],
+                           cwd=paths.SRC,
                            env=dict(os.environ, **{k: v for k, v in _IDENTITY.items() if "COMMITTER" in k}),
                            capture_output=True, text=True)
         if r.returncode != 0:
