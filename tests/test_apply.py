@@ -50,6 +50,16 @@ def test_every_patch_applies_clean_on_pristine(checkout):
     assert "tvdcn@localhost" not in body and "Forwarded:" not in body
 
 
+def test_the_vendored_series_exports_to_patches_unchanged(tmp_path):
+    # The vendored tree is patches/ applied (git am); exporting it (git format-patch) must give
+    # patches/ back byte for byte -- names, subjects with their "[ops]" tags, messages, diffs --
+    # or an edit-and-export cycle would rewrite patches nobody touched.
+    exported = series.format_patches(tmp_path)
+    assert [f.name for f in exported] == [f.name for f in series.patch_files()]
+    for new, old in zip(exported, series.patch_files()):
+        assert new.read_bytes() == old.read_bytes(), f"{old.name} differs from its export"
+
+
 def test_skip_leaves_out_the_first_patches(checkout):
     out = apply.apply_series(checkout, "dcn", skip=1)
     assert out[0].status == "skipped"

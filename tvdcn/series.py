@@ -181,15 +181,20 @@ def apply(pristine: str, force: bool = False) -> list[str]:
     return prefixes
 
 
+def format_patches(outdir: Path) -> list[Path]:
+    """The commits pristine..series as patch files in ``outdir``, as ``export`` writes them."""
+    git("format-patch", "-q", "-N", "--zero-commit", "--no-signature", "-o", str(outdir),
+        "pristine..series", dates=False)
+    return sorted(outdir.glob("*.patch"))
+
+
 def export() -> list[Path]:
     """Write the commits pristine..series back to ``patches/`` (git format-patch) and the series file."""
     if git("status", "--porcelain", "--untracked-files=no"):
         raise Failure(f"commit your changes in {paths.SRC} first")
     for old in paths.PATCHES.glob("*.patch"):
         old.unlink()
-    git("format-patch", "-q", "-N", "--zero-commit", "--no-signature", "-o", str(paths.PATCHES),
-        "pristine..series", dates=False)
-    files = sorted(paths.PATCHES.glob("*.patch"))
+    files = format_patches(paths.PATCHES)
     paths.SERIES_FILE.write_text("".join(f"{f.name}\n" for f in files))
     head = git("rev-parse", "series")
     state = read_state()
