@@ -46,6 +46,11 @@ def outcomes(junit: Path) -> dict[str, int]:
     return out
 
 
+def skip_reasons(junit: Path) -> str:
+    """The skip messages recorded in a junit file, joined."""
+    return "; ".join(sorted({sk.get("message", "") for sk in ET.parse(junit).getroot().iter("skipped")}))
+
+
 @pytest.mark.parametrize("name", [PATCHED, BASELINE])
 def test_upstream_TestDeformConv(name, tmp_path):
     junit = tmp_path / "junit.xml"
@@ -92,6 +97,11 @@ def test_new_upstream_tests_fail_on_baseline(test, tmp_path):
     r = run_upstream(BASELINE, paths.BUILDS / PATCHED / "test", f"TestDeformConv and {test}", junit)
     outcome = outcomes(junit)
     crashed = r.returncode < 0 or (r.returncode not in (0, 1) and not junit.exists())
+    if not crashed and outcome["skipped"] and not outcome["passed"] + outcome["failed"]:
+        # The upstream test's own condition skipped it (test_forward_columns_over_2_31_elements needs
+        # 14 GB of free memory): whether it fails on baseline is not known on this machine.
+        SUMMARY["new upstream tests on baseline"]["skipped by their own condition"] += 1
+        pytest.skip(f"{test} skipped itself on baseline here: {skip_reasons(junit)}")
     SUMMARY["new upstream tests on baseline"]["crashed" if crashed else "failed" if outcome["failed"] else
                                                "did not fail"] += 1
     assert "no tests ran" not in r.stdout and (crashed or outcome["passed"] + outcome["failed"] > 0), r.stdout[-2000:]

@@ -164,7 +164,9 @@ def body(n: int, bench_md: str | None, ev: dict | None) -> str:
     subject, text, trailers = message(n)
     configs = {"s32-b1": (1, 64, 32), "s64-b1": (1, 256, 64), "c3-det": (2, 128, 100)}
     parts = [f"# {subject}", "", text, "", "## Benchmark", ""]
-    parts.append(bench_md or "_(not run: `--skip-bench`)_")
+    # The bench's own headings ("## Environment") go one level below this section's.
+    parts.append("\n".join("#" + ln if ln.startswith("## ") else ln for ln in bench_md.splitlines())
+                 if bench_md else "_(not run: `--skip-bench`)_")
     parts += ["", "## Correctness", ""]
     parts.append(evidence_markdown(ev, n) if ev else "_(not run: `--skip-checks`)_")
     parts += ["", sanitizer_note(), "", "## Reproduce", "",
