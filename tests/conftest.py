@@ -84,7 +84,11 @@ def declared() -> dict[str, str]:
     it. With a prefix as TVDCN_BASELINE, only the patches after it count."""
     global _DECLARED
     if _DECLARED is None:
-        _DECLARED = series.declared_rounding(variant.info(PATCHED)["commit"], variant.info(BASELINE)["commit"])
+        pi, bi = variant.info(PATCHED), variant.info(BASELINE)
+        if "declared" in pi:  # standalone kernels (tvdcn.standalone), where the vendored tree may be absent
+            _DECLARED = {k: v for k, v in pi["declared"].items() if k not in bi.get("declared", {})}
+        else:
+            _DECLARED = series.declared_rounding(pi["commit"], bi["commit"])
     return _DECLARED
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import paths, variant
+from . import paths, standalone, variant
 from .log import Failure, info
 
 
@@ -162,7 +162,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _time_all(args: argparse.Namespace, out: dict[str, Any]) -> None:
     import torch
     import torch.utils.benchmark as tb
-    from torchvision.ops import deform_conv2d
+    deform_conv2d = standalone.current_op()
 
     def timeit(stmt: str, glob: dict[str, Any], ctx: Any, key: str, threads: int) -> None:
         with ctx:
@@ -239,7 +239,7 @@ def _memory(c: Config) -> dict[str, float]:
     import resource
 
     import torch
-    from torchvision.ops import deform_conv2d
+    deform_conv2d = standalone.current_op()
 
     t = _inputs(c, False)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -259,7 +259,7 @@ def _profile(c: Config) -> dict[str, float]:
     import torch
     import torch.utils.benchmark as tb
     from torch.profiler import ProfilerActivity, profile
-    from torchvision.ops import deform_conv2d
+    deform_conv2d = standalone.current_op()
 
     torch.set_num_threads(1)
     t = _inputs(c, False)
@@ -295,7 +295,7 @@ def _cpu_model() -> str:
 
 def _run_worker(n: str, args: argparse.Namespace, what: str, floor: bool = False) -> dict[str, Any]:
     configs = args.configs if what == "time" else ",".join(c for c in args.configs.split(",") if c != MODEL)
-    cmd = [variant.python(n), "-m", "tvdcn", "bench", "--worker", what, "--configs", configs, "--dtypes", args.dtypes,
+    cmd = [variant.python(n), "-m", "tvdcn.bench", "--worker", what, "--configs", configs, "--dtypes", args.dtypes,
            "--mode", args.mode, "--min-run-time", str(args.min_run_time), "--threads", args.threads]
     if floor:
         cmd += ["--floor", "--peers", args.peers]
@@ -496,3 +496,16 @@ def plot(rows: list[dict[str, Any]], names: list[str], peers: list[str], out: Pa
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
+
+
+if __name__ == "__main__":
+    # ``python -m tvdcn.bench``: the same as ``python -m tvdcn bench`` without the build machinery's
+    # imports, for a machine that has only torch (the workers run this way too).
+    _p = argparse.ArgumentParser(prog="python -m tvdcn.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(_p)
+    try:
+        sys.exit(main(_p.parse_args()))
+    except Failure as e:
+        print(f"tvdcn.bench: error: {e}", file=sys.stderr)
+        sys.exit(1)

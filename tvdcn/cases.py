@@ -149,9 +149,13 @@ def hash_seed(case: Case) -> int:
 
 
 def run(case: Case, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Forward + backward of ``torchvision.ops.deform_conv2d``; returns output and all gradients."""
+    """Forward + backward of ``torchvision.ops.deform_conv2d`` (or, in a standalone kernel's
+    process, its equivalent: tvdcn.standalone); returns output and all gradients."""
     import torch
-    from torchvision.ops import deform_conv2d
+
+    from .standalone import current_op
+
+    deform_conv2d = current_op()
 
     t = inputs or make_inputs(case)
     names = ["input", "offset", "weight"] + (["mask"] if case.mask else []) + (["bias"] if case.bias else [])

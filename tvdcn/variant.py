@@ -21,6 +21,12 @@ def _stack(name: str):
     return dropin.parse_variant(name)
 
 
+def _standalone(name: str) -> Path | None:
+    from . import standalone
+
+    return standalone.variant_dir(name)
+
+
 def python(name: str) -> str:
     """The interpreter that runs variant ``name``: the stack's own for a stock stack (tvdcn.dropin)."""
     parsed = _stack(name)
@@ -33,7 +39,13 @@ def python(name: str) -> str:
 
 
 def site(name: str) -> Path:
-    """The install directory of a built variant (a stack's virtual environment for a stack)."""
+    """The install directory of a built variant (a stack's virtual environment for a stack, the
+    staged directory for a standalone kernel: tvdcn.standalone)."""
+    sa = _standalone(name)
+    if sa is not None:
+        if not any(sa.glob("build/*.so")):
+            raise Failure(f"standalone variant {name!r} is not built: python -m tvdcn.standalone build")
+        return sa
     parsed = _stack(name)
     if parsed is not None:
         python(name)  # fails with what to run when the stack is not prepared
@@ -45,6 +57,10 @@ def site(name: str) -> Path:
 
 
 def info(name: str) -> dict:
+    if _standalone(name) is not None:
+        from . import standalone
+
+        return standalone.info_of(name)
     if _stack(name) is not None:
         from . import dropin
 
@@ -56,7 +72,11 @@ def env(name: str, threads: int | None = None, extra: dict[str, str] | None = No
     """Environment for a process that imports variant ``name`` (and the tvdcn package)."""
     e = dict(os.environ)
     parsed = _stack(name)
-    if parsed is not None:
+    if _standalone(name) is not None:
+        # Torch as installed; the kernels come from the compiled kernel file (tvdcn.standalone.op).
+        e["PYTHONPATH"] = str(paths.REPO)
+        e["TVDCN_STANDALONE"] = str(site(name))
+    elif parsed is not None:
         # The stack's packages come from its own environment; tvdcn (the repo) is all we add.
         # For "+fast" the tvdcn package imports tvdcn_fast, which routes torchvision's kernels.
         site(name)

@@ -26,9 +26,11 @@ def main() -> int:
     a = p.parse_args()
 
     import torch
-    import torchvision
 
     from .cases import Case, run
+    from .standalone import current_op
+
+    current_op()  # imports torchvision, or loads a standalone kernel (tvdcn.standalone)
 
     torch.set_num_threads(a.threads)
     if a.fill_uninitialized:
@@ -46,8 +48,10 @@ def main() -> int:
         return 0
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    tv = sys.modules.get("torchvision")
     (out / "env.json").write_text(json.dumps({
-        "torchvision": torchvision.__file__, "version": torchvision.__version__,
+        "torchvision": getattr(tv, "__file__", os.environ.get("TVDCN_STANDALONE")),
+        "version": getattr(tv, "__version__", "standalone kernel"),
         "threads": torch.get_num_threads(), "variant": os.environ.get("TVDCN_VARIANT"),
     }))
     with open(out / "progress", "a") as progress:
