@@ -15,8 +15,9 @@ Timed beside the variants, in the first variant's processes, on the same inputs:
   * for the end-to-end config ``resnet50-dcn`` (a ResNet-50 whose 3x3 convolutions in stages
     c3-c5 are DCNv2 blocks, inference, batch 1, 512x512), the plain ResNet-50 as the floor.
 
-Also, each in fresh processes: ``--memory`` (how much one forward call grows the process's peak
-RSS, beyond the output) and ``--profile`` (torch.profiler split of one forward at one thread:
+Also, each in fresh processes: ``--memory`` (how much one call -- a forward, or in train mode a
+forward + backward -- grows the process's peak RSS beyond what it returns; one process per case)
+and ``--profile`` (torch.profiler split of one forward at one thread:
 GEMM / layout copies / the rest, which is the sampling).
 
 Reported: median over all measured blocks, the spread (min-max of the per-round medians), the
@@ -77,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peers", default="", help="comma-separated: onnxruntime,openvino (forward only; "
                    "optional dependencies, requirements-bench.txt)")
     p.add_argument("--memory", action="store_true",
-                   help="also measure each variant's peak memory growth of one forward per config")
+                   help="also measure each variant's peak memory growth of one call per config and mode")
     p.add_argument("--profile", action="store_true",
                    help="also split one forward per config at one thread: GEMM / layout / sampling")
     p.add_argument("--dtypes", default="float32",
@@ -150,7 +151,7 @@ def _worker(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"env": {"torch": torch.__version__, "parallel_info": torch.__config__.parallel_info()},
                            "results": {}, "agreement": {}, "peers": {}}
     if args.worker == "memory":
-        out["memory"] = {name: _memory(_config(name)) for name in args.configs.split(",")}
+        out["memory"] = {name: _memory(_config(name), args.mode == "train") for name in args.configs.split(",")}
     elif args.worker == "profile":
         out["profile"] = {name: _profile(_config(name)) for name in args.configs.split(",")}
     else:
@@ -233,20 +234,26 @@ def _time_all(args: argparse.Namespace, out: dict[str, Any]) -> None:
                         timeit("run()", {"run": run}, torch.no_grad(), f"peer:{p}:{key}", threads)
 
 
-def _memory(c: Config) -> dict[str, float]:
-    """Peak RSS growth of one forward call beyond its output, in MiB (fresh process: the peak so
-    far is the inputs)."""
+def _memory(c: Config, train: bool) -> dict[str, float]:
+    """Peak RSS growth of one forward call, or with ``train`` one training step (forward +
+    backward of all five inputs), beyond what it returns (the output; in train mode the five
+    gradients too), in MiB. Run once per process: ``ru_maxrss`` is the process's peak so far,
+    which before the call is the inputs."""
     import resource
 
     import torch
     deform_conv2d = standalone.current_op()
 
-    t = _inputs(c, False)
+    t = _inputs(c, train)
+    g = torch.ones(c.batch, c.channels, c.size, c.size) if train else None
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with torch.no_grad():
+    with torch.enable_grad() if train else torch.no_grad():
         y = deform_conv2d(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"])
+        if train:
+            y.backward(g)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out_mib = y.numel() * y.element_size() / 2**20
+    returned = [y] + ([v.grad for v in t.values()] if train else [])
+    out_mib = sum(r.numel() * r.element_size() for r in returned) / 2**20
     return {"output_mib": out_mib, "growth_mib": (peak - before) / 1024, "extra_mib": (peak - before) / 1024 - out_mib}
 
 
@@ -376,7 +383,11 @@ def main(args: argparse.Namespace) -> int:
         rows.append(row)
     extra: dict[str, Any] = {}
     if args.memory:
-        extra["memory"] = {n: _run_worker(n, args, "memory")["memory"] for n in names}
+        # One process per (mode, config): a process's peak RSS only grows.
+        modes = [*MODES] if args.mode == "both" else [args.mode]
+        extra["memory"] = {n: {f"{m}/{c}": _run_worker(n, argparse.Namespace(**{**vars(args), "mode": m, "configs": c}),
+                                                       "memory")["memory"][c]
+                               for m in modes for c in args.configs.split(",") if c != MODEL} for n in names}
     if args.profile:
         extra["profile"] = {n: _run_worker(n, args, "profile")["profile"] for n in names}
     meta = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
@@ -444,12 +455,13 @@ def markdown(rows: list[dict[str, Any]], names: list[str], peers: list[str] = ()
 
 
 def memory_markdown(mem: dict[str, dict[str, dict[str, float]]], names: list[str]) -> str:
-    head = ["config", "output MiB"] + [f"{n}: extra MiB" for n in names]
+    head = ["case", "returned MiB"] + [f"{n}: extra MiB" for n in names]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for cfg in mem[names[0]]:
-        cells = [cfg, f"{mem[names[0]][cfg]['output_mib']:.0f}"] + [f"{mem[n][cfg]['extra_mib']:.0f}" for n in names]
+    for case in mem[names[0]]:
+        cells = [case, f"{mem[names[0]][case]['output_mib']:.0f}"] + [f"{mem[n][case]['extra_mib']:.0f}" for n in names]
         lines.append("| " + " | ".join(cells) + " |")
-    return "Peak memory growth of one forward call beyond its output (fresh process):\n\n" + "\n".join(lines)
+    return ("Peak memory growth beyond what the call returns (forward: the output; train, forward + backward: "
+            "the output and the five gradients), one fresh process per case:\n\n" + "\n".join(lines))
 
 
 def profile_markdown(prof: dict[str, dict[str, dict[str, float]]], names: list[str]) -> str:

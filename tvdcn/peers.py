@@ -51,6 +51,8 @@ def _onnxruntime(t: dict[str, np.ndarray], threads: int) -> Callable[[], np.ndar
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, list(t["input"].shape[:1]) + [t["weight"].shape[0]]
                                        + list(t["offset"].shape[2:]))])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    # The IR version opset 19 came with: a newer onnx stamps its own, which an older runtime refuses.
+    model.ir_version = 9
     onnx.checker.check_model(model)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
