@@ -112,9 +112,10 @@ def _build_one(d: Path) -> Path:
     return out / f"{meta['namespace']}.so"
 
 
-def build(root: Path = ROOT) -> list[Path]:
-    """Compile every staged variant under ``root``, each in its own process, all at once."""
-    dirs = sorted(p.parent for p in root.glob("*/standalone.json"))
+def build(root: Path = ROOT, dirs: list[Path] | None = None) -> list[Path]:
+    """Compile the staged variants ``dirs`` (default: every one under ``root``), each in its own
+    process, all at once."""
+    dirs = dirs or sorted(p.parent for p in root.glob("*/standalone.json"))
     if not dirs:
         raise Failure(f"nothing staged under {root}: python -m tvdcn.standalone stage VARIANTS")
     t0 = time.monotonic()

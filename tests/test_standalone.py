@@ -1,0 +1,42 @@
+"""The standalone kernels (tvdcn.standalone) that the many-core thread sweep runs.
+
+Figures measured on another machine with a variant's kernel file compiled alone stand for that
+variant only if the compiled file computes what the variant computes: bit for bit, forward and
+all five gradients, through the Python wrapper and autograd formula of ``standalone.op``. Checked
+here for the series' kernel (stable ABI) and upstream's (ATen, whose registration spells out the
+op names), each against its own variant, on a subset of the grid at 1 and 2 threads.
+"""
+from __future__ import annotations
+
+import pytest
+
+from conftest import BASELINE, GRID, PATCHED, differing, result
+from tvdcn import isolate, standalone, variant
+
+# One case per shape family of the grid (groups, offset groups, strides, dilations, no mask or
+# bias, float64, 1x1 kernels), at the batch that spans two 32-image blocks, plus the multi-chunk ones.
+CASES = [c for c in GRID if c.batch == 33 and c.values != "exact"] + [c for c in GRID if c.h == 24]
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, str]:
+    names = [PATCHED, BASELINE]
+    if any(variant._stack(n) or standalone.variant_dir(n) for n in names):
+        pytest.skip("compares the vendored tree's variants with their kernel files compiled alone")
+    standalone.stage(names)
+    standalone.build(dirs=[standalone.ROOT / n for n in names])
+    return {n: standalone.PREFIX + n for n in names}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("which", ["patched", "baseline"])
+def test_standalone_kernel_is_bit_identical_to_its_variant(built, which, threads):
+    name = PATCHED if which == "patched" else BASELINE
+    got = isolate.run_cases(built[name], threads, CASES)
+    want = isolate.run_cases(name, threads, CASES)
+    bad = {}
+    for case in CASES:
+        diff = differing(result(got, case), result(want, case))
+        if diff:
+            bad[case.id] = diff
+    assert not bad, f"{built[name]} differs from {name} at {threads} threads: {bad}"
