@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("patch", type=int, help="the patch's number in the series (2..N)")
     pr.add_argument("--skip-bench", action="store_true")
     pr.add_argument("--skip-checks", action="store_true")
+    pr.add_argument("--reuse", action="store_true",
+                    help="render from the last run's bench-results/pr-NNNN-*.json instead of running them again")
     pr.add_argument("--configs", default=__import__("tvdcn.prbody").prbody.CONFIGS, help="benchmark configs")
     pr.add_argument("-o", "--output", help="default: bench-results/pr-NNNN.md")
     pr.add_argument("--source")

@@ -396,38 +396,48 @@ def main(args: argparse.Namespace) -> int:
             "kernel": "3x3, stride 1, padding 1, with mask and bias",
             "variants": {n: variant.info(n).get("version") for n in names}, "peers": peer_versions,
             "peer_agreement": agreement, "wall_seconds": round(time.monotonic() - t0, 1)}
-    print(f"## Environment\n\n- CPU: {meta['cpu']} ({meta['cores']} cores), Python {meta['python']}, "
-          f"torch {meta['torch']}, threads {meta['threads']}")
-    print("- variants: " + ", ".join(f"{n} = torchvision {v}" for n, v in meta["variants"].items()))
-    if peer_versions:
-        print("- peers: " + ", ".join(f"{p} {v}" for p, v in peer_versions.items()))
-    # Per check ("conv2d" or a peer): the largest difference relative to the output's magnitude.
-    worst: dict[str, float] = {}
-    for k, v in agreement.items():
-        w = k.split(":")[0]
-        worst[w] = max(worst.get(w, v), v)
-    if "conv2d" in worst:
-        print(f"- {names[0]} with zero offsets and mask 1 against dense conv2d (the floor's check): "
-              f"{worst.pop('conv2d'):.2g}")
-    if worst:
-        print(f"- peers against {names[0]} (largest difference relative to the output's magnitude): "
-              + ", ".join(f"{w} {v:.2g}" for w, v in sorted(worst.items())))
-    print(f"- {meta['mode']}, float32, {meta['kernel']}; {args.rounds} interleaved processes per variant;"
-          f" {MODEL}: batch 1, 512x512, plain ResNet-50 as its floor")
-    print("\n<details><summary>torch.__config__.parallel_info()</summary>\n\n```\n"
-          + env.get("parallel_info", "").strip() + "\n```\n</details>\n")
-    print(markdown(rows, names, peers))
-    if "memory" in extra:
-        print("\n" + memory_markdown(extra["memory"], names))
-    if "profile" in extra:
-        print("\n" + profile_markdown(extra["profile"], names))
+    result = {"meta": meta, "env": env, "rows": rows, **extra}
+    print(report(result))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"meta": meta, "env": env, "rows": rows, **extra}, indent=2) + "\n")
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
     info(f"wrote {args.json}")
     if args.plot:
         plot(rows, names, peers, args.plot)
         info(f"wrote {args.plot}")
     return 0
+
+
+def report(result: dict[str, Any]) -> str:
+    """What a run prints (environment, agreement checks, the tables), from its JSON (``--json``):
+    the same text whether the run just ended or is read back later."""
+    meta, env, rows = result["meta"], result["env"], result["rows"]
+    names, peers = list(meta["variants"]), list(meta["peers"])
+    out = [f"## Environment\n\n- CPU: {meta['cpu']} ({meta['cores']} cores), Python {meta['python']}, "
+           f"torch {meta['torch']}, threads {meta['threads']}",
+           "- variants: " + ", ".join(f"{n} = torchvision {v}" for n, v in meta["variants"].items())]
+    if peers:
+        out.append("- peers: " + ", ".join(f"{p} {v}" for p, v in meta["peers"].items()))
+    # Per check ("conv2d" or a peer): the largest difference relative to the output's magnitude.
+    worst: dict[str, float] = {}
+    for k, v in meta["peer_agreement"].items():
+        w = k.split(":")[0]
+        worst[w] = max(worst.get(w, v), v)
+    if "conv2d" in worst:
+        out.append(f"- {names[0]} with zero offsets and mask 1 against dense conv2d (the floor's check): "
+                   f"{worst.pop('conv2d'):.2g}")
+    if worst:
+        out.append(f"- peers against {names[0]} (largest difference relative to the output's magnitude): "
+                   + ", ".join(f"{w} {v:.2g}" for w, v in sorted(worst.items())))
+    out.append(f"- {meta['mode']}, float32, {meta['kernel']}; {meta['rounds']} interleaved processes per variant;"
+               f" {MODEL}: batch 1, 512x512, plain ResNet-50 as its floor")
+    out.append("\n<details><summary>torch.__config__.parallel_info()</summary>\n\n```\n"
+               + env.get("parallel_info", "").strip() + "\n```\n</details>\n")
+    out.append(markdown(rows, names, peers))
+    if "memory" in result:
+        out.append("\n" + memory_markdown(result["memory"], names))
+    if "profile" in result:
+        out.append("\n" + profile_markdown(result["profile"], names))
+    return "\n".join(out)
 
 
 def markdown(rows: list[dict[str, Any]], names: list[str], peers: list[str] = ()) -> str:

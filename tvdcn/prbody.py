@@ -1,6 +1,9 @@
 """A pull-request body for one patch of the series, generated: nothing in it is typed by hand.
 
-``python -m tvdcn pr-body N [--skip-bench] [--skip-checks] [-o FILE]``
+``python -m tvdcn pr-body N [--skip-bench] [--skip-checks] [--reuse] [-o FILE]``
+
+``--reuse`` renders the body again from the last run's results (``bench-results/pr-NNNN-*.json``)
+without running anything: for a patch message or a presentation change.
 
 - **Summary**: the patch's own message (subject, body; the series' bookkeeping trailers left out).
 - **Benchmark**: the patch against its parent (variants ``prefix-(N-1)`` and ``prefix-N``, each in
@@ -186,13 +189,25 @@ def main(args) -> int:
     from . import build as build_mod, pin as pin_mod
 
     prefixes = prepare(args)
-    pin = pin_mod.load()
-    for v in build_mod.variants_for(prefixes, [f"prefix-{n - 1}", f"prefix-{n}"]):
-        build_mod.build(pin, v, prefixes.index(v.commit))
     outdir = paths.REPO / "bench-results"
     outdir.mkdir(exist_ok=True)
-    bench_md = None if args.skip_bench else bench(n, outdir / f"pr-{n:04d}-bench.json", args.configs)
-    ev = None if args.skip_checks else checks(n, outdir / f"pr-{n:04d}-checks.json")
+    bench_json, checks_json = outdir / f"pr-{n:04d}-bench.json", outdir / f"pr-{n:04d}-checks.json"
+    if args.reuse:
+        # The text again from the last run's results, e.g. after the patch message changed.
+        from . import bench as bench_mod
+
+        missing = [str(f) for f, skip in ((bench_json, args.skip_bench), (checks_json, args.skip_checks))
+                   if not skip and not f.exists()]
+        if missing:
+            raise Failure(f"--reuse: no results of an earlier run in {', '.join(missing)}; run without --reuse")
+        bench_md = None if args.skip_bench else bench_mod.report(json.loads(bench_json.read_text()))
+        ev = None if args.skip_checks else json.loads(checks_json.read_text())
+    else:
+        pin = pin_mod.load()
+        for v in build_mod.variants_for(prefixes, [f"prefix-{n - 1}", f"prefix-{n}"]):
+            build_mod.build(pin, v, prefixes.index(v.commit))
+        bench_md = None if args.skip_bench else bench(n, bench_json, args.configs)
+        ev = None if args.skip_checks else checks(n, checks_json)
     text = body(n, bench_md, ev)
     out = Path(args.output) if args.output else outdir / f"pr-{n:04d}.md"
     out.write_text(text)
