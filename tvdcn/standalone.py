@@ -119,7 +119,9 @@ def build(root: Path = ROOT, dirs: list[Path] | None = None) -> list[Path]:
     if not dirs:
         raise Failure(f"nothing staged under {root}: python -m tvdcn.standalone stage VARIANTS")
     t0 = time.monotonic()
-    procs = [(d, subprocess.Popen([sys.executable, "-m", "tvdcn.standalone", "build-one", str(d)],
+    # ninja from the interpreter's environment (the venv's, as tvdcn.build uses), else from PATH.
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    procs = [(d, subprocess.Popen([sys.executable, "-m", "tvdcn.standalone", "build-one", str(d)], env=env,
                                   cwd=paths.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
              for d in dirs]
     failed = []
