@@ -24,6 +24,7 @@ sa:baseline,sa:patched ...`` (needs only torch).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -35,11 +36,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import paths
+from .dropin import COMPAT, KERNEL  # the two files of a tree the drop-in wheel takes too
 from .log import Failure, info
 
 ROOT = paths.WORK / "standalone"
-KERNEL = Path("torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp")
-COMPAT = Path("torchvision/csrc/ops/StableABICompat.h")
 PREFIX = "sa:"
 SCHEMAS = (
     "deform_conv2d(Tensor input, Tensor weight, Tensor offset, Tensor mask, Tensor bias, "
@@ -176,6 +176,7 @@ def current_op() -> Callable[..., Any]:
     return deform_conv2d
 
 
+@functools.lru_cache(maxsize=None)
 def op() -> Callable[..., Any]:
     """In a ``sa:`` variant's process: ``deform_conv2d(input, offset, weight, bias=None, stride=1,
     padding=0, dilation=1, mask=None)`` over the compiled kernels of ``$TVDCN_STANDALONE``."""
@@ -183,7 +184,7 @@ def op() -> Callable[..., Any]:
 
     d = Path(os.environ["TVDCN_STANDALONE"])
     meta = json.loads((d / "standalone.json").read_text())
-    torch.ops.load_library(str(d / "build" / f"{meta['namespace']}.so"))  # loads a library once
+    torch.ops.load_library(str(d / "build" / f"{meta['namespace']}.so"))
     ops = getattr(torch.ops, meta["namespace"])
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
 
