@@ -11,6 +11,11 @@ or OpenBLAS, forward and backward together), the kernel's page faults and zeroin
 Each share times the step's median gives milliseconds per pass. Any variant runs, a standalone
 kernel (``sa:<name>``, tvdcn.standalone) included; one process per (config, threads). The labels
 fit the series' kernel file (upstream's forward im2col would be counted as the weight-grad one).
+
+``--counters V1,V2``: what a change saves where step times are too noisy to show it. For each
+variant, processes making 1 + ``--steps`` A and 1 + B training steps run under ``perf stat``
+(page faults, user and system CPU time), interleaved over ``--runs`` rounds; the difference of
+the two, divided by B - A, is the cost of one step without the process's start-up.
 """
 from __future__ import annotations
 
@@ -98,6 +103,62 @@ def profile(name: str, config: str, threads: int, seconds: float) -> dict:
     return {"median_ms": 1e3 * statistics.median(times), "steps": len(times), "shares": categorize(rep.stdout)}
 
 
+COUNT_STEPS = """
+import sys, torch
+from tvdcn import bench, standalone
+f = standalone.current_op()
+torch.set_num_threads(int(sys.argv[2]))
+c = bench._config(sys.argv[1])
+t = bench._inputs(c, True)
+g = torch.ones(c.batch, c.channels, c.size, c.size)
+for _ in range(1 + int(sys.argv[3])):
+    f(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"]).backward(g)
+"""
+COUNTERS = ("page-faults", "user_time", "system_time")
+
+
+def count(name: str, config: str, threads: int, steps: int) -> dict[str, float]:
+    """``perf stat`` counters of one process of ``name`` making 1 + ``steps`` training steps."""
+    if shutil.which("perf") is None:
+        raise Failure("perf (linux-tools) is not installed: --counters needs `perf stat`")
+    r = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(COUNTERS), "--", variant.python(name), "-c",
+                        COUNT_STEPS, config, str(threads), str(steps)],
+                       env=variant.env(name), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Failure(f"{name} {config}@{threads} ({steps} steps) failed:\n{r.stderr[-2000:]}")
+    vals = {}
+    for ln in r.stderr.splitlines():
+        f = ln.split(",")
+        if len(f) > 2 and f[2] in COUNTERS and f[0].replace(".", "", 1).isdigit():
+            vals[f[2]] = float(f[0])
+    if set(vals) != set(COUNTERS):
+        raise Failure(f"perf stat gave {sorted(vals)} of {list(COUNTERS)}:\n{r.stderr[-2000:]}")
+    # user_time and system_time are in ns.
+    return {"page_faults": vals["page-faults"], "user_ms": vals["user_time"] / 1e6,
+            "system_ms": vals["system_time"] / 1e6}
+
+
+def counters(names: list[str], config: str, threads: int, steps: tuple[int, int], runs: int) -> dict:
+    """Per-step counters of each variant, one value per run (``runs`` interleaved rounds)."""
+    per: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    for r in range(runs):
+        for n in (names if r % 2 == 0 else names[::-1]):
+            lo, hi = count(n, config, threads, steps[0]), count(n, config, threads, steps[1])
+            per[n].append({k: (hi[k] - lo[k]) / (steps[1] - steps[0]) for k in lo})
+    return per
+
+
+def counters_markdown(config: str, threads: int, per: dict) -> str:
+    lines = ["| variant | page faults per step | user ms per step | system ms per step |", "|---|---|---|---|"]
+    for n, runs in per.items():
+        cells = []
+        for k, fmt in (("page_faults", "{:,.0f}"), ("user_ms", "{:.0f}"), ("system_ms", "{:.0f}")):
+            v = sorted(x[k] for x in runs)
+            cells.append(f"{fmt.format(statistics.median(v))} ({fmt.format(v[0])} to {fmt.format(v[-1])})")
+        lines.append(f"| {n} ({config} @{threads}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown(rows: list[dict]) -> str:
     head = "| config @ threads | step ms | " + " | ".join(LABELS) + " |"
     lines = [head, "|" + "---|" * (len(LABELS) + 2)]
@@ -115,7 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", default="1,2")
     p.add_argument("--seconds", type=float, default=4.0, help="sampled seconds per (config, threads)")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--counters", metavar="VARIANTS", default=None,
+                   help="comma-separated variants: perf stat counters per step instead of the split")
+    p.add_argument("--steps", default="1,6", help="with --counters: the two step counts A,B")
+    p.add_argument("--runs", type=int, default=3, help="with --counters: interleaved rounds")
     a = p.parse_args(argv)
+    if a.counters:
+        return main_counters(a)
     try:
         variant.site(a.variant)
         rows = []
@@ -134,6 +201,31 @@ def main(argv: list[str] | None = None) -> int:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps({"variant": a.variant, "rows": rows,
                                       "wall_seconds": round(time.monotonic() - t0, 1)}, indent=2) + "\n")
+    return 0
+
+
+def main_counters(a: argparse.Namespace) -> int:
+    names = a.counters.split(",")
+    steps = tuple(int(x) for x in a.steps.split(","))
+    if len(steps) != 2 or not 0 <= steps[0] < steps[1]:
+        print("tvdcn.profile: error: --steps takes A,B with 0 <= A < B", file=sys.stderr)
+        return 2
+    out: dict = {"variants": names, "steps": steps, "runs": a.runs, "rows": []}
+    try:
+        for n in names:
+            variant.site(n)
+        for config in a.configs.split(","):
+            for threads in (int(x) for x in a.threads.split(",")):
+                info(f"counters: {config} @ {threads} threads")
+                per = counters(names, config, threads, steps, a.runs)
+                out["rows"].append({"config": config, "threads": threads, "per_step": per})
+                print(counters_markdown(config, threads, per) + "\n", flush=True)
+    except Failure as e:
+        print(f"tvdcn.profile: error: {e}", file=sys.stderr)
+        return 1
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
 
