@@ -15,7 +15,8 @@ fit the series' kernel file (upstream's forward im2col would be counted as the w
 ``--counters V1,V2``: what a change saves where step times are too noisy to show it. For each
 variant, processes making 1 + ``--steps`` A and 1 + B training steps run under ``perf stat``
 (page faults, user and system CPU time), interleaved over ``--runs`` rounds; the difference of
-the two, divided by B - A, is the cost of one step without the process's start-up.
+the two, divided by B - A, is the cost of one step without the process's start-up. User and
+system time are the kernel's tick-based accounting: read them for steps of tens of ms or more.
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ CATEGORIES = [
 OTHER = "other (Python, autograd, allocation, copies)"
 LABELS = [c[0] for c in CATEGORIES] + [OTHER]
 
-STEP = """
+# A training step of config argv[1] at argv[2] threads, as step(); both scripts below start so.
+SETUP = """
 import os, sys, time, torch
 from tvdcn import bench, standalone
 f = standalone.current_op()
@@ -55,6 +57,8 @@ t = bench._inputs(c, True)
 g = torch.ones(c.batch, c.channels, c.size, c.size)
 def step():
     f(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"]).backward(g)
+"""
+STEP = SETUP + """
 step()
 print("ready", flush=True)
 times, end = [], time.perf_counter() + float(sys.argv[3])
@@ -103,16 +107,9 @@ def profile(name: str, config: str, threads: int, seconds: float) -> dict:
     return {"median_ms": 1e3 * statistics.median(times), "steps": len(times), "shares": categorize(rep.stdout)}
 
 
-COUNT_STEPS = """
-import sys, torch
-from tvdcn import bench, standalone
-f = standalone.current_op()
-torch.set_num_threads(int(sys.argv[2]))
-c = bench._config(sys.argv[1])
-t = bench._inputs(c, True)
-g = torch.ones(c.batch, c.channels, c.size, c.size)
+COUNT_STEPS = SETUP + """
 for _ in range(1 + int(sys.argv[3])):
-    f(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"]).backward(g)
+    step()
 """
 COUNTERS = ("page-faults", "user_time", "system_time")
 
