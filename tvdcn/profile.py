@@ -68,6 +68,11 @@ print("times", *times, flush=True)
 """
 
 
+def require_perf(why: str) -> None:
+    if shutil.which("perf") is None:
+        raise Failure(f"perf (linux-tools) is not installed: {why}")
+
+
 def categorize(report: str) -> dict[str, float]:
     """``perf report --sort dso,symbol`` lines -> share of samples per category."""
     shares = dict.fromkeys(LABELS, 0.0)
@@ -83,8 +88,7 @@ def categorize(report: str) -> dict[str, float]:
 
 def profile(name: str, config: str, threads: int, seconds: float) -> dict:
     """One process of ``name`` repeating the step; returns its median time and the split."""
-    if shutil.which("perf") is None:
-        raise Failure("perf (linux-tools) is not installed: the split needs `perf record`")
+    require_perf("the split needs `perf record`")
     with tempfile.TemporaryDirectory(prefix="tvdcn-profile-") as tmp:
         data = Path(tmp) / "perf.data"
         # perf attaches once the step is warm (the process says so), for `seconds`; the process
@@ -116,8 +120,7 @@ COUNTERS = ("page-faults", "user_time", "system_time")
 
 def count(name: str, config: str, threads: int, steps: int) -> dict[str, float]:
     """``perf stat`` counters of one process of ``name`` making 1 + ``steps`` training steps."""
-    if shutil.which("perf") is None:
-        raise Failure("perf (linux-tools) is not installed: --counters needs `perf stat`")
+    require_perf("--counters needs `perf stat`")
     r = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(COUNTERS), "--", variant.python(name), "-c",
                         COUNT_STEPS, config, str(threads), str(steps)],
                        env=variant.env(name), capture_output=True, text=True)
