@@ -47,7 +47,8 @@ def test_every_patch_applies_clean_on_pristine(checkout):
     assert authors == {"Ada Contributor <ada@example.org>"}
     body = git(checkout, "log", "-1", "--format=%B", "dcn")
     assert body.splitlines()[-1] == "Signed-off-by: Ada Contributor <ada@example.org>"
-    assert "tvdcn@localhost" not in body and "Forwarded:" not in body
+    bodies = git(checkout, "log", "--format=%B", "main..dcn")
+    assert "tvdcn@localhost" not in bodies and "Forwarded:" not in bodies and "Rounding-changed:" not in bodies
 
 
 def test_the_vendored_series_exports_to_patches_unchanged(tmp_path):
