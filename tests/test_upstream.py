@@ -6,6 +6,11 @@ The series adds tests to upstream's test/test_ops.py for the behaviour its fixes
 of those new test functions must fail on unpatched upstream (or the test proves nothing about
 the fix): ``test_new_upstream_tests_fail_on_baseline`` runs the patched tree's test file
 against the baseline build, one new test function per process (several crash upstream).
+
+The speed patches add tests too, that reach their new code paths (tiles, chunks of images,
+channel tiles) and compare with a float64 reference. Upstream computes those shapes correctly,
+so these must *pass* on unpatched upstream, which also checks their reference:
+``test_path_tests_pass_on_baseline``.
 """
 from __future__ import annotations
 
@@ -79,7 +84,11 @@ def new_tests() -> list[str]:
     return sorted(deform_conv_tests(ours) - deform_conv_tests(theirs))
 
 
-NEW = new_tests()
+# New tests that reach the speed patches' code paths rather than test a fix (see the docstring).
+PATH_TESTS = {"test_tiles_cpu"}
+ADDED = new_tests()
+NEW = [t for t in ADDED if t not in PATH_TESTS]
+PATHS = [t for t in ADDED if t in PATH_TESTS]
 
 
 def test_series_adds_upstream_tests():
@@ -106,3 +115,15 @@ def test_new_upstream_tests_fail_on_baseline(test, tmp_path):
                                                "did not fail"] += 1
     assert "no tests ran" not in r.stdout and (crashed or outcome["passed"] + outcome["failed"] > 0), r.stdout[-2000:]
     assert r.returncode != 0, f"{test} passes on unpatched upstream: it does not test the fix ({outcome})"
+
+
+@pytest.mark.parametrize("test", PATHS or ["(none)"])
+def test_path_tests_pass_on_baseline(test, tmp_path):
+    if test == "(none)":
+        pytest.skip("this prefix adds no path test")
+    junit = tmp_path / "junit.xml"
+    r = run_upstream(BASELINE, paths.BUILDS / PATCHED / "test", f"TestDeformConv and {test}", junit)
+    outcome = outcomes(junit)
+    SUMMARY["path tests on baseline"]["passed" if r.returncode == 0 else "failed"] += 1
+    assert r.returncode == 0 and outcome["passed"] > 0 and not outcome["failed"], \
+        f"{test} fails on unpatched upstream ({outcome}):\n{r.stdout[-3000:]}"
