@@ -49,7 +49,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 # on baseline, bit equality with baseline at every thread count, every empty buffer written, the
 # kernel file stable-ABI only).
 PREFIX_CHECKS = ["tests/test_upstream.py", "tests/test_threads.py", "tests/test_uninitialized.py",
-                 "tests/test_stable_abi.py"]
+                 "tests/test_contexts.py", "tests/test_stable_abi.py"]
 
 
 def cmd_prefixes(args: argparse.Namespace) -> int:

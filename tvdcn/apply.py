@@ -61,9 +61,6 @@ def _conflict_hunks(repo: Path, files: list[str], limit: int = 6000) -> str:
     return text if len(text) <= limit else text[:limit] + "\n[... cut]"
 
 
-BOOKKEEPING = ("Forwarded:", f"{series.ROUNDING_TRAILER}:")  # trailers for this repo, not for upstream
-
-
 def apply_series(repo: Path, branch: str, skip: int = 0, as_me: bool = False,
                  patches: list[Path] | None = None) -> list[Outcome]:
     """Apply the series on a new branch of ``repo`` (from its HEAD); return one outcome per patch."""
@@ -98,11 +95,10 @@ def apply_series(repo: Path, branch: str, skip: int = 0, as_me: bool = False,
         merged = "Falling back to patching base and 3-way merge" in (r.stdout + r.stderr)
         if as_me:
             # The contributor submits it: their authorship and sign-off replace the series' placeholder
-            # identity, and the series' bookkeeping trailers (Forwarded:, Rounding-changed:, which the
-            # suite reads; the message's prose says what a rounding change is) stay out of the PR.
+            # identity, and the series' bookkeeping trailers stay out of the PR.
             msg = _git(repo, "log", "-1", "--format=%B").stdout
             keep = [ln for ln in msg.rstrip().splitlines()
-                    if not ln.startswith(BOOKKEEPING) and ln != f"Signed-off-by: {series.PLACEHOLDER}"]
+                    if not ln.startswith(series.BOOKKEEPING_TRAILERS) and ln != f"Signed-off-by: {series.PLACEHOLDER}"]
             _git(repo, "commit", "-q", "--amend", "--reset-author", "--signoff", "-m", "\n".join(keep).rstrip() + "\n")
         outcomes.append(Outcome(f.name, "3-way" if merged else "clean"))
     return outcomes

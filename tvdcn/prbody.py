@@ -29,7 +29,7 @@ from pathlib import Path
 from . import paths, series
 from .log import Failure, info
 
-TRAILERS = ("Signed-off-by:", "Forwarded:")
+TRAILERS = ("Signed-off-by:", *series.BOOKKEEPING_TRAILERS)
 # The checks that hold for every prefix of the series (test_hardening pins the final series'
 # error messages, e.g. the dtype list patch 0011 extends, so it is left out here).
 CHECKS = ["tests/test_upstream.py", "tests/test_threads.py", "tests/test_uninitialized.py", "tests/test_reference.py",

@@ -68,6 +68,10 @@ def patch_files() -> list[Path]:
 # thread-count invariance instead of bit equality with baseline; every other result stays
 # bit-identical. A patch that changes bits without the trailer fails the suite.
 ROUNDING_TRAILER = "Rounding-changed"
+# Trailers that are this repository's bookkeeping, left out of what goes upstream (apply --as-me,
+# pr-body): the status of a patch, and the rounding declaration the suite reads (the message's prose
+# states the change for reviewers).
+BOOKKEEPING_TRAILERS = ("Forwarded:", f"{ROUNDING_TRAILER}:")
 
 
 def declared_rounding(commit: str, since: str = "pristine") -> dict[str, str]:
