@@ -13,11 +13,10 @@ summation order. About 11 GB of memory at peak and a minute on 2 cores.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from conftest import BASELINE, PATCHED, SUMMARY
+from conftest import PATCHED, SUMMARY
 from tvdcn.isolate import describe_failure, run_snippet
 
 CODE = """

@@ -65,6 +65,8 @@ def apply_series(repo: Path, branch: str, skip: int = 0, as_me: bool = False,
                  patches: list[Path] | None = None) -> list[Outcome]:
     """Apply the series on a new branch of ``repo`` (from its HEAD); return one outcome per patch."""
     repo = repo.resolve()
+    if not repo.is_dir():
+        raise Failure(f"{repo}: no such directory; give the path of a torchvision git checkout")
     if _git(repo, "rev-parse", "--is-inside-work-tree", check=False).returncode != 0:
         raise Failure(f"{repo} is not a git checkout")
     if _git(repo, "status", "--porcelain", "--untracked-files=no").stdout.strip():

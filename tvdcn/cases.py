@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
-
-GRADS = ("grad_input", "grad_offset", "grad_weight", "grad_mask", "grad_bias")
-
 
 @dataclass(frozen=True)
 class Case:
@@ -69,10 +65,6 @@ class Case:
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
-
-
-def cases_digest(cases: list[Case]) -> str:
-    return hashlib.sha256(json.dumps([c.to_json() for c in cases]).encode()).hexdigest()[:16]
 
 
 def make_inputs(case: Case) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +62,7 @@ def run_cases(name: str, threads: int, cases: list[Case], fill_uninitialized: bo
             cmd = [variant.python(name), "-m", "tvdcn.worker", "--cases", str(out / "cases.json"), "--out", str(out),
                    "--threads", str(threads)] + (["--fill-uninitialized"] if fill_uninitialized else [])
             try:
-                r = subprocess.run(cmd, env=variant.env(name, threads), capture_output=True, text=True,
+                r = subprocess.run(cmd, env=variant.env(name), capture_output=True, text=True,
                                    timeout=timeout)
                 rc, err = r.returncode, r.stderr
             except subprocess.TimeoutExpired as e:
@@ -93,7 +92,7 @@ def run_snippet(name: str, code: str, threads: int = 2, timeout: float = 600,
     """
     prologue = f"import tvdcn\nimport torch\ntorch.set_num_threads({threads})\n"
     try:
-        return subprocess.run([variant.python(name), "-c", prologue + code], env=variant.env(name, threads, extra_env),
+        return subprocess.run([variant.python(name), "-c", prologue + code], env=variant.env(name, extra_env),
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         return subprocess.CompletedProcess(e.cmd, -9, e.stdout or "", f"timed out after {timeout}s (hang?)")
@@ -113,7 +112,7 @@ class Server:
     def _start(self) -> subprocess.Popen:
         self.err = open(self.tmp / f"{self.name}-t{self.threads}.stderr", "w+")
         return subprocess.Popen([variant.python(self.name), "-m", "tvdcn.worker", "--serve", "--threads", str(self.threads)],
-                                env=variant.env(self.name, self.threads), stdin=subprocess.PIPE,
+                                env=variant.env(self.name), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=self.err, text=True)
 
     def run(self, case: Case) -> Any:

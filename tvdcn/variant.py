@@ -68,7 +68,7 @@ def info(name: str) -> dict:
     return json.loads((paths.VARIANTS / name / "build.json").read_text())
 
 
-def env(name: str, threads: int | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+def env(name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a process that imports variant ``name`` (and the tvdcn package)."""
     e = dict(os.environ)
     parsed = _stack(name)
@@ -95,8 +95,6 @@ def env(name: str, threads: int | None = None, extra: dict[str, str] | None = No
         e["LD_PRELOAD"] = " ".join(runtimes)
         e["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:halt_on_error=1:verify_asan_link_order=0"
         e["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
-    if threads is not None:
-        e["TVDCN_THREADS"] = str(threads)
     e.update(extra or {})
     return e
 
