@@ -30,7 +30,7 @@ from .log import Failure, info
 
 TRAILERS = ("Signed-off-by:", *series.BOOKKEEPING_TRAILERS)
 # The checks that hold for every prefix of the series (test_hardening pins the final series'
-# error messages, e.g. the dtype list patch 0016 extends, so it is left out here).
+# error messages, e.g. the dtype list patch 0008 extends, so it is left out here).
 CHECKS = ["tests/test_upstream.py", "tests/test_threads.py", "tests/test_uninitialized.py", "tests/test_reference.py",
           "tests/test_opcheck.py", "tests/test_fuzz.py", "tests/test_stable_abi.py"]
 CONFIGS = "s32-b1,s64-b1,c3-det"
