@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="fetch + verify upstream, apply patches/, build variants")
     b.add_argument("--source", help="a local torchvision checkout or tarball to use instead of the pin's sources")
-    b.add_argument("--variant", action="append", help="baseline, patched or prefix-N, each optionally with -asan (repeatable)")
+    b.add_argument("--variant", action="append", help="baseline, patched or prefix-N, each optionally with -asan or -cov (repeatable)")
     b.add_argument("--prefix", type=int, help="build baseline and the first N patches (variant prefix-N)")
     b.add_argument("--force", action="store_true", help="discard unexported commits in the vendored tree")
     b.set_defaults(fn=cmd_build)
@@ -207,6 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--args", dest="pytest_args", nargs=argparse.REMAINDER, default=[],
                    help="the rest goes to pytest (test) or to the benchmark (bench)")
     d.set_defaults(fn=cmd_dropin)
+    c = sub.add_parser("coverage", help="line and branch coverage of the kernel file under chosen tests (gcov build)",
+                       description=__import__("tvdcn.coverage").coverage.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("--variant", default="patched", help="baseline, patched or prefix-N; its -cov build is measured")
+    c.add_argument("--json", help="where the summary goes (default: bench-results/coverage.json)")
+    c.add_argument("--source")
+    c.add_argument("--force", action="store_true")
+    c.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                   help="test files and pytest options (default tests: %s); put -- before them if the first is "
+                        "an option" % " ".join(__import__("tvdcn.coverage").coverage.DEFAULT_TESTS))
+    c.set_defaults(fn=lambda args: __import__("tvdcn.coverage").coverage.main(args))
     args = p.parse_args(argv)
     try:
         return args.fn(args)

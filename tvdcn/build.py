@@ -8,6 +8,8 @@ A variant is a name and a commit of the vendored repository: ``baseline`` is ``p
 - an importable install under ``.work/variants/<name>/site`` (the wheel, unpacked) and a
   ``build.json`` recording what determined it (tree id, torch, Python, flags).
 
+``NAME-asan`` and ``NAME-cov`` are NAME built with sanitizers or with gcov (``INSTRUMENTS``).
+
 An unchanged variant is never rebuilt. ccache, when present, is put in front of the compiler by
 torch's cpp_extension; with ``CCACHE_BASEDIR`` the variants share objects for the files they have
 in common, so the second variant of a fresh build costs a few compilations, not a full build.
@@ -37,20 +39,38 @@ BUILD_ENV = {
 }
 BUILDER_VERSION = 1  # bump when the way variants are built changes
 
-# The sanitizer variants (name suffix "-asan"): AddressSanitizer + UndefinedBehaviorSanitizer,
-# float-cast-overflow included (gcc's -fsanitize=undefined leaves it out, and this op converts
-# sampling positions to int), every finding fatal. Python needs the ASan runtime preloaded
-# (see tvdcn.variant.env).
+# Instrumented variants: a variant name with the suffix "-KIND" is that variant compiled with
+# INSTRUMENTS[KIND] = (CFLAGS, LDFLAGS) added; its local version label gets ".KIND". setuptools
+# puts CFLAGS in place of Python's own compile flags (-DNDEBUG -g -fwrapv -O3 -Wall), so these
+# builds also compile without -DNDEBUG; LDFLAGS is appended to the link's flags.
+#
+# "asan": AddressSanitizer + UndefinedBehaviorSanitizer, float-cast-overflow included (gcc's
+# -fsanitize=undefined leaves it out, and this op converts sampling positions to int), every
+# finding fatal. Python needs the ASan runtime preloaded (see tvdcn.variant.env).
 SANITIZE_FLAGS = ("-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all "
                   "-fno-omit-frame-pointer -g -O1")
 SANITIZER_SUFFIX = "-asan"
+# "cov": gcc's gcov instrumentation (tvdcn.coverage). Every process that loads the extension adds
+# its counts, at exit, to .gcda files beside the objects in the variant's build tree. -O0 because
+# at -O3 inlining, if-conversion and loop transformations merge, move or delete the code of
+# source lines, so line and branch counts no longer map onto the source as written. Atomic
+# counters because the kernels run on several threads: plain increments race and leave wrong,
+# even negative, counts (gcc bug 68080), which gcovr refuses.
+COVERAGE_CFLAGS = "--coverage -fprofile-update=atomic -O0"
+COVERAGE_LDFLAGS = "--coverage"
+COVERAGE_SUFFIX = "-cov"
+INSTRUMENTS = {"asan": (SANITIZE_FLAGS, SANITIZE_FLAGS), "cov": (COVERAGE_CFLAGS, COVERAGE_LDFLAGS)}
 
 
 @dataclass
 class Variant:
     name: str
     commit: str
-    sanitize: bool = False
+    instrument: str | None = None  # a key of INSTRUMENTS, or None
+
+    @property
+    def sanitize(self) -> bool:
+        return self.instrument == "asan"
 
     @property
     def site(self) -> Path:
@@ -66,11 +86,12 @@ class Variant:
 
 
 def variants_for(prefixes: list[str], wanted: list[str]) -> list[Variant]:
-    """Map variant names (baseline, patched, prefix-N) to commits of the series."""
+    """Map variant names (baseline, patched, prefix-N, each optionally -asan or -cov) to commits
+    of the series."""
     out = []
     for full in wanted:
-        name = full.removesuffix(SANITIZER_SUFFIX)
-        sanitize = name != full
+        instrument = next((k for k in INSTRUMENTS if full.endswith(f"-{k}")), None)
+        name = full.removesuffix(f"-{instrument}") if instrument else full
         if name == "baseline":
             out.append(Variant(name, prefixes[0]))
         elif name == "patched":
@@ -81,8 +102,8 @@ def variants_for(prefixes: list[str], wanted: list[str]) -> list[Variant]:
                 raise Failure(f"{name}: the series has only {len(prefixes) - 1} patches")
             out.append(Variant(name, prefixes[n]))
         else:
-            raise Failure(f"unknown variant {full!r} (baseline, patched or prefix-N, each optionally -asan)")
-        out[-1] = Variant(full, out[-1].commit, sanitize)
+            raise Failure(f"unknown variant {full!r} (baseline, patched or prefix-N, each optionally -asan or -cov)")
+        out[-1] = Variant(full, out[-1].commit, instrument)
     return out
 
 
@@ -93,7 +114,7 @@ def _torch_version() -> str:
 
 
 def _key(v: Variant) -> dict:
-    return {
+    key = {
         "tree": series.git("rev-parse", f"{v.commit}^{{tree}}"),
         "torch": _torch_version(),
         "python": sysconfig.get_python_version(),
@@ -102,12 +123,16 @@ def _key(v: Variant) -> dict:
         "sanitize": SANITIZE_FLAGS if v.sanitize else None,
         "builder": BUILDER_VERSION,
     }
+    if v.instrument not in (None, "asan"):
+        # Only for the newer kinds, so the keys (and builds) of plain and -asan variants stay valid.
+        key["instrument"] = [v.instrument, *INSTRUMENTS[v.instrument]]
+    return key
 
 
 def local_version(pin: Pin, v: Variant, n_patches: int, tree: str) -> str:
     """PEP 440 local version label: which variant and exactly which tree it was built from."""
     label = "upstream" if n_patches == 0 else f"dcn{n_patches}"
-    return f"{pin.version}+{label}{'.asan' if v.sanitize else ''}.g{tree[:8]}"
+    return f"{pin.version}+{label}{f'.{v.instrument}' if v.instrument else ''}.g{tree[:8]}"
 
 
 def _checkout(v: Variant) -> None:
@@ -140,9 +165,10 @@ def build(pin: Pin, v: Variant, n_patches: int) -> tuple[Path | None, bool]:
     _checkout(v)
     version = local_version(pin, v, n_patches, key["tree"])
     env = _compiler_env()
-    if v.sanitize:
-        env["CFLAGS"] = f"{env.get('CFLAGS', '')} {SANITIZE_FLAGS}".strip()
-        env["LDFLAGS"] = f"{env.get('LDFLAGS', '')} {SANITIZE_FLAGS}".strip()
+    if v.instrument:
+        cflags, ldflags = INSTRUMENTS[v.instrument]
+        env["CFLAGS"] = f"{env.get('CFLAGS', '')} {cflags}".strip()
+        env["LDFLAGS"] = f"{env.get('LDFLAGS', '')} {ldflags}".strip()
     env["BUILD_VERSION"] = version
     env["PYTORCH_VERSION"] = key["torch"].split("+")[0]  # the wheel's torch requirement: the ABI it was built for
     dist = paths.VARIANTS / v.name / "dist"
@@ -177,7 +203,8 @@ def build(pin: Pin, v: Variant, n_patches: int) -> tuple[Path | None, bool]:
     with zipfile.ZipFile(wheels[0]) as z:
         z.extractall(v.site)
     v.record.write_text(json.dumps({"key": key, "commit": v.commit, "version": version, "wheel": str(wheels[0]),
-                                    "n_patches": n_patches, "sanitize": v.sanitize}, indent=2) + "\n")
+                                    "n_patches": n_patches, "sanitize": v.sanitize, "instrument": v.instrument},
+                                   indent=2) + "\n")
     return wheels[0], False
 
 

@@ -1,0 +1,177 @@
+"""Line and branch coverage of the kernel file under chosen suite tests.
+
+``python -m tvdcn coverage [--variant patched] [--json PATH] [TESTS / pytest args]`` builds the
+variant's gcov build (``<variant>-cov``, see tvdcn.build.INSTRUMENTS), deletes the counts of
+earlier runs, runs ``python -m pytest`` on the tests with ``TVDCN_PATCHED=<variant>-cov`` (the
+baseline stays the plain ``baseline`` build), and reports with gcovr, for
+``torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp`` only: line and branch coverage, the
+uncovered lines grouped by function, and the template instantiations never called. The JSON
+summary (default ``bench-results/coverage.json``) names the tree it was measured on: the figures
+belong to that tip and that selection of tests.
+
+Counted per source line: a line (and each of its branches) is covered when any template
+instantiation of it ran (gcovr ``--merge-lines``). Branches are gcc's; those only exception
+handling takes and those on lines without code of their own are left out
+(``--exclude-throw-branches``, ``--exclude-unreachable-branches``): with them in, every call that
+may throw adds branches no test can sensibly take, and the figure says little about the kernel.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import build as build_mod
+from . import paths, pin as pin_mod
+from .log import Failure, info
+
+KERNEL = "torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp"
+# Fast and meaningful: the grid at every thread count, bad input, fuzzing, the reference, and
+# bfloat16/float16 (the only tests that take the kernels' compute-in-float32 path).
+DEFAULT_TESTS = ["tests/test_threads.py", "tests/test_hardening.py", "tests/test_fuzz.py", "tests/test_reference.py",
+                 "tests/test_low_precision.py"]
+GCOVR_OPTIONS = ["--merge-lines", "--exclude-throw-branches", "--exclude-unreachable-branches"]
+
+
+def ranges(lines: list[int]) -> str:
+    """1, 2, 3, 7 -> '1-3, 7'."""
+    out: list[str] = []
+    for n in sorted(lines):
+        if out and int(out[-1].rsplit("-", 1)[-1]) == n - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
+
+
+def summarize(report: dict) -> dict:
+    """From gcovr's raw JSON report (one entry per line per template instantiation): the lines no
+    instantiation ran, grouped by the function they are in, and the instantiations never called."""
+    (f,) = [f for f in report["files"] if f["file"].endswith(KERNEL)]
+    hits: dict[int, int] = {}
+    func_of: dict[int, str] = {}
+    for ln in f["lines"]:
+        if ln.get("gcovr/excluded") or ln.get("gcovr/noncode"):
+            continue
+        n = ln["line_number"]
+        hits[n] = hits.get(n, 0) + ln["count"]
+        func_of.setdefault(n, ln.get("function_name", "?"))
+    uncovered = sorted(n for n, c in hits.items() if c == 0)
+    by_function: dict[str, list[int]] = {}
+    for n in uncovered:
+        by_function.setdefault(function_name(func_of[n]), []).append(n)
+    never = sorted({function_name(fn["demangled_name"], templates=True) for fn in f.get("functions", [])
+                    if fn.get("execution_count", 0) == 0})
+    return {"uncovered_lines": uncovered, "uncovered_by_function": by_function, "never_called": never}
+
+
+def function_name(name: str, templates: bool = False) -> str:
+    """A demangled name, short: no namespaces, parameter lists or return type; with ``templates``
+    its template arguments and a lambda as ``enclosing::lambda<its arguments>``, else a lambda as
+    the function it is in."""
+    name = name.replace("(anonymous namespace)::", "").replace("vision::ops::", "")
+    while True:
+        shorter = re.sub(r"\([^()]*\)", "", name)
+        if not templates:
+            shorter = re.sub(r"<[^<>]*>", "", shorter)
+        if shorter == name:
+            break
+        name = shorter
+    name = re.sub(r"(::\{lambda#\d+\}::operator(<[^<>]*>)?( const)?)+",
+                  lambda m: "::lambda" + "".join(re.findall(r"operator(<[^<>]*>)", m.group(0))), name)
+    if templates:
+        return re.sub(r"^\w+ (?=\w)", "", name)  # without the return type
+    return name.removesuffix(" const").split(" ")[-1].split("::lambda")[0]
+
+
+def gcovr(worktree: Path, objects: Path, raw: Path, summary: Path) -> str:
+    """Run gcovr on the kernel file's counts: its raw JSON report to ``raw``, its JSON summary to
+    ``summary``; return its text reports, lines then branches, each with what is missing."""
+    base = [sys.executable, "-m", "gcovr", "--root", str(worktree), "--filter", re.escape(str(worktree / KERNEL)),
+            *GCOVR_OPTIONS]
+    text = []
+    for extra in (["--txt-metric", "line", "--txt", "-", "--json", str(raw), "--json-summary", str(summary)],
+                  ["--txt-metric", "branch", "--txt", "-"]):
+        r = subprocess.run([*base, *extra, str(objects)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise Failure(f"gcovr failed (exit {r.returncode}):\n{r.stdout}{r.stderr}")
+        text.append(r.stdout.rstrip())
+    return "\n".join(text)
+
+
+def main(args: argparse.Namespace) -> int:
+    from .__main__ import prepare
+
+    if importlib.util.find_spec("gcovr") is None:
+        raise Failure("gcovr is not installed in this environment: pip install -r requirements.txt")
+    t0 = time.monotonic()
+    pin = pin_mod.load()
+    prefixes = prepare(args)
+    name = args.variant if args.variant.endswith(build_mod.COVERAGE_SUFFIX) else args.variant + build_mod.COVERAGE_SUFFIX
+    base, v = build_mod.variants_for(prefixes, ["baseline", name])
+    for x in (base, v):
+        build_mod.build(pin, x, prefixes.index(x.commit))
+    record = json.loads(v.record.read_text())
+    objects = v.worktree / "build"
+    old = list(objects.rglob("*.gcda"))
+    for g in old:
+        g.unlink()
+    t_build = time.monotonic() - t0
+    info(f"{name} ready ({t_build:.0f}s; {len(old)} old .gcda files deleted)")
+
+    pytest_args = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else list(args.pytest_args)
+    if not any(a.endswith(".py") or "::" in a or Path(a).is_dir() for a in pytest_args):
+        pytest_args = DEFAULT_TESTS + pytest_args
+    cmd = [sys.executable, "-m", "pytest", "-q", *pytest_args]
+    info(f"TVDCN_PATCHED={name} {' '.join(cmd[1:])}")
+    t1 = time.monotonic()
+    env = dict(os.environ, TVDCN_PATCHED=name)
+    env.setdefault("TVDCN_FUZZ_EXAMPLES", "300")  # as scripts/sanitize.sh: coverage saturates long before 2,000
+    rc = subprocess.run(cmd, cwd=paths.REPO, env=env).returncode
+    t_tests = time.monotonic() - t1
+    if not any(objects.glob("**/" + KERNEL.replace(".cpp", ".gcda"))):
+        raise Failure(f"no counts for {KERNEL} were written under {objects}: did the tests run {name}?")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        full, summ = Path(tmp) / "full.json", Path(tmp) / "summary.json"
+        text = gcovr(v.worktree, objects, full, summ)
+        report, s = json.loads(full.read_text()), json.loads(summ.read_text())
+    (fs,) = [f for f in s["files"] if f["filename"].endswith(KERNEL)]
+    detail = summarize(report)
+    out = {
+        "file": KERNEL, "variant": name, "commit": record["commit"], "tree": record["key"]["tree"],
+        "version": record["version"], "tests": pytest_args, "pytest_exit": rc,
+        "gcovr": importlib.metadata.version("gcovr"), "gcovr_options": GCOVR_OPTIONS,
+        "lines": {"covered": fs["line_covered"], "total": fs["line_total"], "percent": fs["line_percent"]},
+        "branches": {"covered": fs["branch_covered"], "total": fs["branch_total"], "percent": fs["branch_percent"]},
+        "instantiations": {"called": fs["function_covered"], "total": fs["function_total"],
+                      "percent": fs["function_percent"]},
+        **detail,
+        "seconds": {"build": round(t_build), "tests": round(t_tests)},
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    dest = Path(args.json) if args.json else paths.REPO / "bench-results" / "coverage.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(out, indent=2) + "\n")
+
+    print(text.rstrip())
+    print(f"\nCoverage of {KERNEL} ({record['version']}, tree {out['tree'][:12]}) under: {' '.join(pytest_args)}")
+    print(f"  lines     {fs['line_covered']}/{fs['line_total']} ({fs['line_percent']}%)")
+    print(f"  branches  {fs['branch_covered']}/{fs['branch_total']} ({fs['branch_percent']}%), "
+          "throw and unreachable branches excluded")
+    print(f"  functions {fs['function_covered']}/{fs['function_total']} called ({fs['function_percent']}%; "
+          "each template instantiation and lambda counts)")
+    print("  uncovered lines by function:")
+    for fn, lines in detail["uncovered_by_function"].items():
+        print(f"    {fn}: {ranges(lines)}")
+    print("  never called: " + "; ".join(detail["never_called"]))
+    print(f"  pytest: {'passed' if rc == 0 else f'exit {rc}'}; tests {t_tests:.0f}s, build {t_build:.0f}s; JSON: {dest}")
+    return rc
