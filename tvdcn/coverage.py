@@ -38,6 +38,8 @@ KERNEL = "torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp"
 # bfloat16/float16 (the only tests that take the kernels' compute-in-float32 path).
 DEFAULT_TESTS = ["tests/test_threads.py", "tests/test_hardening.py", "tests/test_fuzz.py", "tests/test_reference.py",
                  "tests/test_low_precision.py"]
+# The variables that shape what the tests run, recorded with the figures.
+TEST_ENV = ("TVDCN_PATCHED", "TVDCN_BASELINE", "TVDCN_THREAD_COUNTS", "TVDCN_FUZZ_EXAMPLES", "TVDCN_FUZZ_SEED")
 GCOVR_OPTIONS = ["--merge-lines", "--exclude-throw-branches", "--exclude-unreachable-branches"]
 
 
@@ -115,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     pin = pin_mod.load()
     prefixes = prepare(args)
-    name = args.variant if args.variant.endswith(build_mod.COVERAGE_SUFFIX) else args.variant + build_mod.COVERAGE_SUFFIX
+    name = args.variant.removesuffix(build_mod.COVERAGE_SUFFIX) + build_mod.COVERAGE_SUFFIX
     base, v = build_mod.variants_for(prefixes, ["baseline", name])
     for x in (base, v):
         build_mod.build(pin, x, prefixes.index(x.commit))
@@ -149,11 +151,12 @@ def main(args: argparse.Namespace) -> int:
     out = {
         "file": KERNEL, "variant": name, "commit": record["commit"], "tree": record["key"]["tree"],
         "version": record["version"], "tests": pytest_args, "pytest_exit": rc,
+        "env": {k: env[k] for k in TEST_ENV if k in env},
         "gcovr": importlib.metadata.version("gcovr"), "gcovr_options": GCOVR_OPTIONS,
         "lines": {"covered": fs["line_covered"], "total": fs["line_total"], "percent": fs["line_percent"]},
         "branches": {"covered": fs["branch_covered"], "total": fs["branch_total"], "percent": fs["branch_percent"]},
         "instantiations": {"called": fs["function_covered"], "total": fs["function_total"],
-                      "percent": fs["function_percent"]},
+                           "percent": fs["function_percent"]},
         **detail,
         "seconds": {"build": round(t_build), "tests": round(t_tests)},
         "date": time.strftime("%Y-%m-%d"),
@@ -164,6 +167,7 @@ def main(args: argparse.Namespace) -> int:
 
     print(text.rstrip())
     print(f"\nCoverage of {KERNEL} ({record['version']}, tree {out['tree'][:12]}) under: {' '.join(pytest_args)}")
+    print("  with " + " ".join(f"{k}={v}" for k, v in out["env"].items()))
     print(f"  lines     {fs['line_covered']}/{fs['line_total']} ({fs['line_percent']}%)")
     print(f"  branches  {fs['branch_covered']}/{fs['branch_total']} ({fs['branch_percent']}%), "
           "throw and unreachable branches excluded")
@@ -173,5 +177,6 @@ def main(args: argparse.Namespace) -> int:
     for fn, lines in detail["uncovered_by_function"].items():
         print(f"    {fn}: {ranges(lines)}")
     print("  never called: " + "; ".join(detail["never_called"]))
-    print(f"  pytest: {'passed' if rc == 0 else f'exit {rc}'}; tests {t_tests:.0f}s, build {t_build:.0f}s; JSON: {dest}")
+    print(f"  pytest: {'passed' if rc == 0 else f'exit {rc}'}; tests {t_tests:.0f}s, build {t_build:.0f}s")
+    print(f"  JSON: {dest}")
     return rc
