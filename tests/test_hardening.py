@@ -166,6 +166,12 @@ INVALID = {
     "huge-padding": ("op(x, w, off, m, b, 1, 1, 2**40, 1, 1, 1, 1, 1, True)", r"larger than 2\^31 - 1"),
     "backward-grad-out-shape": ("torch.ops.torchvision._deform_conv2d_backward(torch.rand(2, 5, 5, 6), x, w, off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)",
                                 r"expected grad_out of shape \(2, 5, 6, 6\)"),
+    "backward-grad-out-dtype": ("torch.ops.torchvision._deform_conv2d_backward(torch.rand(2, 5, 6, 6).double(), x, w, off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)",
+                                r"expected grad_out to be a CPU tensor of the input's dtype \(Float\), got Double"),
+    "out-channels-not-divisible": ("op(x, torch.rand(5, 2, 3, 3), off, m, b, 1, 1, 1, 1, 1, 1, 2, 1, True)",
+                                   r"weight.shape\[0\] \(5\) must be divisible by groups \(2\)"),
+    "in-channels-not-divisible": ("op(x, w, torch.rand(2, 54, 6, 6), torch.rand(2, 27, 6, 6), b, 1, 1, 1, 1, 1, 1, 1, 3, True)",
+                                  r"input.shape\[1\] \(4\) must be divisible by offset_groups \(3\)"),
 }
 
 
