@@ -98,13 +98,18 @@ def test_series_adds_upstream_tests():
     assert NEW, "the series adds no test to upstream's TestDeformConv"
 
 
-@pytest.mark.parametrize("test", NEW or ["(none)"])
-def test_new_upstream_tests_fail_on_baseline(test, tmp_path):
+def on_baseline(test: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict[str, int], Path]:
+    """Run one test function of the patched tree's test file against the baseline build."""
     if test == "(none)":
-        pytest.skip("this prefix adds no upstream test")
+        pytest.skip("this prefix adds no such test")
     junit = tmp_path / "junit.xml"
     r = run_upstream(BASELINE, paths.BUILDS / PATCHED / "test", f"TestDeformConv and {test}", junit)
-    outcome = outcomes(junit)
+    return r, outcomes(junit), junit
+
+
+@pytest.mark.parametrize("test", NEW or ["(none)"])
+def test_new_upstream_tests_fail_on_baseline(test, tmp_path):
+    r, outcome, junit = on_baseline(test, tmp_path)
     crashed = r.returncode < 0 or (r.returncode not in (0, 1) and not junit.exists())
     if not crashed and outcome["skipped"] and not outcome["passed"] + outcome["failed"]:
         # The upstream test's own condition skipped it (test_forward_columns_over_2_31_elements needs
@@ -119,11 +124,7 @@ def test_new_upstream_tests_fail_on_baseline(test, tmp_path):
 
 @pytest.mark.parametrize("test", PATHS or ["(none)"])
 def test_path_tests_pass_on_baseline(test, tmp_path):
-    if test == "(none)":
-        pytest.skip("this prefix adds no path test")
-    junit = tmp_path / "junit.xml"
-    r = run_upstream(BASELINE, paths.BUILDS / PATCHED / "test", f"TestDeformConv and {test}", junit)
-    outcome = outcomes(junit)
+    r, outcome, _ = on_baseline(test, tmp_path)
     SUMMARY["path tests on baseline"]["passed" if r.returncode == 0 else "failed"] += 1
     assert r.returncode == 0 and outcome["passed"] > 0 and not outcome["failed"], \
         f"{test} fails on unpatched upstream ({outcome}):\n{r.stdout[-3000:]}"
