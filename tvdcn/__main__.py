@@ -14,10 +14,7 @@ from .log import Failure, info
 
 def prepare(args: argparse.Namespace) -> list[str]:
     """Fetch/verify upstream and apply the series; return the prefix commits."""
-    pin = pin_mod.load()
-    pristine, reused = series.ensure_pristine(pin, args.source or os.environ.get("TVDCN_SOURCE"))
-    info(f"upstream source: {'reused' if reused else 'imported'} ({pristine[:12]})")
-    return series.apply(pristine, force=args.force)
+    return series.prepare(args.source, force=args.force)
 
 
 def cmd_build(args: argparse.Namespace) -> int:

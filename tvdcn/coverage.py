@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from . import build as build_mod
-from . import paths, pin as pin_mod
+from . import paths, pin as pin_mod, series
 from .log import Failure, info
 
 KERNEL = "torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp"
@@ -110,13 +110,11 @@ def gcovr(worktree: Path, objects: Path, raw: Path, summary: Path) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .__main__ import prepare
-
     if importlib.util.find_spec("gcovr") is None:
         raise Failure("gcovr is not installed in this environment: pip install -r requirements.txt")
     t0 = time.monotonic()
     pin = pin_mod.load()
-    prefixes = prepare(args)
+    prefixes = series.prepare(args.source, force=args.force)
     name = args.variant.removesuffix(build_mod.COVERAGE_SUFFIX) + build_mod.COVERAGE_SUFFIX
     base, v = build_mod.variants_for(prefixes, ["baseline", name])
     for x in (base, v):

@@ -184,10 +184,9 @@ def main(args) -> int:
     if n < 2:
         raise Failure("patch 1 has no parent prefix in the series to compare with")
     _patch(n)
-    from .__main__ import prepare
     from . import build as build_mod, pin as pin_mod
 
-    prefixes = prepare(args)
+    prefixes = series.prepare(args.source, force=args.force)
     outdir = paths.REPO / "bench-results"
     outdir.mkdir(exist_ok=True)
     bench_json, checks_json = outdir / f"pr-{n:04d}-bench.json", outdir / f"pr-{n:04d}-checks.json"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import fetch, paths
 from .log import Failure, info
-from .pin import Pin
+from .pin import Pin, load as load_pin
 
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "tvdcn", "GIT_AUTHOR_EMAIL": "tvdcn@localhost",
@@ -206,3 +206,11 @@ def export() -> list[Path]:
                  prefixes=[git("rev-parse", "pristine"), *git("rev-list", "--reverse", "pristine..series").split()])
     write_state(state)
     return files
+
+
+def prepare(source: str | None = None, force: bool = False) -> list[str]:
+    """Fetch/verify upstream (``source``, else ``TVDCN_SOURCE``, else the pin) and apply the series;
+    return the prefix commits (pristine first)."""
+    pristine, reused = ensure_pristine(load_pin(), source or os.environ.get("TVDCN_SOURCE"))
+    info(f"upstream source: {'reused' if reused else 'imported'} ({pristine[:12]})")
+    return apply(pristine, force=force)
