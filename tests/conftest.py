@@ -92,6 +92,23 @@ def declared() -> dict[str, str]:
     return _DECLARED
 
 
+_DEPENDENT: dict[str, str] | None = None
+
+
+def thread_dependent() -> dict[str, str]:
+    """Results that may depend on the thread count in the variant under test, as upstream's GEMM
+    makes them (``Thread-dependent:`` trailers not undone by a later ``Thread-invariant:``, see
+    tvdcn.series): name -> the patch that declares it. The thread-invariance checks leave them out."""
+    global _DEPENDENT
+    if _DEPENDENT is None:
+        pi = variant.info(PATCHED)
+        if "declared" in pi:  # standalone kernels, as in declared()
+            _DEPENDENT = dict(pi.get("thread_dependent", {}))
+        else:
+            _DEPENDENT = series.thread_dependent(pi["commit"])
+    return _DEPENDENT
+
+
 def baseline_differs() -> dict[str, str]:
     """Results whose rounding the *baseline* changed from upstream 0.21 (a stock torchvision release
     under the drop-in, see tvdcn.dropin.Stack.differs): name -> what was measured."""
@@ -145,7 +162,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         counts = {k: len(v) for k, v in tr.stats.items() if k in ("passed", "failed", "error", "skipped")}
         with open(os.environ["TVDCN_SUMMARY_JSON"], "w") as f:
             json.dump({"patched": PATCHED, "baseline": BASELINE, "threads": THREADS, "grid": len(GRID),
-                       "declared": _DECLARED or {}, "outcome": counts,
+                       "declared": _DECLARED or {}, "thread_dependent": _DEPENDENT or {}, "outcome": counts,
                        "fuzz": {"examples": os.environ.get("TVDCN_FUZZ_EXAMPLES", "2000"),
                                 "seed": os.environ.get("TVDCN_FUZZ_SEED", "0")},
                        "properties": {k: dict(v) for k, v in SUMMARY.items()}}, f, indent=2)
@@ -155,5 +172,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     tr.write_line(f"variants: {PATCHED} vs {BASELINE}; threads {THREADS}; grid of {len(GRID)} cases")
     if _DECLARED:
         tr.write_line("rounding declared changed: " + "; ".join(f"{k} (by \"{v}\")" for k, v in _DECLARED.items()))
+    if _DEPENDENT:
+        tr.write_line("declared thread-dependent: " + "; ".join(f"{k} (by \"{v}\")" for k, v in _DEPENDENT.items()))
     for prop, counts in SUMMARY.items():
         tr.write_line(f"{prop}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))

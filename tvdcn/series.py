@@ -71,7 +71,13 @@ ROUNDING_TRAILER = "Rounding-changed"
 # Trailers that are this repository's bookkeeping, left out of what goes upstream (apply --as-me,
 # pr-body): the status of a patch, and the rounding declaration the suite reads (the message's prose
 # states the change for reviewers).
-BOOKKEEPING_TRAILERS = ("Forwarded:", f"{ROUNDING_TRAILER}:")
+# A patch after which a result may depend on the thread count, as upstream's GEMM makes it, says
+# "Thread-dependent: out"; a later patch that makes it invariant again says "Thread-invariant: out".
+# The suite then leaves those results out of its thread-count invariance checks (they are still
+# compared with the reference at every thread count it runs).
+DEPENDENT_TRAILER, INVARIANT_TRAILER = "Thread-dependent", "Thread-invariant"
+BOOKKEEPING_TRAILERS = ("Forwarded:", f"{ROUNDING_TRAILER}:", f"{DEPENDENT_TRAILER}:",
+                        f"{INVARIANT_TRAILER}:")
 
 
 def declared_rounding(commit: str, since: str = "pristine") -> dict[str, str]:
@@ -87,6 +93,24 @@ def declared_rounding(commit: str, since: str = "pristine") -> dict[str, str]:
         for name in filter(None, (n.strip() for n in names.split(","))):
             declared.setdefault(name, subject)
     return declared
+
+
+def thread_dependent(commit: str) -> dict[str, str]:
+    """Results that may depend on the thread count at ``commit``: those a patch up to it declares
+    ``Thread-dependent:`` and no later one ``Thread-invariant:``; name -> the declaring subject.
+    Counted from pristine whatever the baseline: it is a property of the variant itself."""
+    keys = (DEPENDENT_TRAILER, INVARIANT_TRAILER)
+    fmt = "%s%x00" + "%x00".join(f"%(trailers:key={k},valueonly,separator=%x2C)" for k in keys) + "%x01"
+    state: dict[str, str] = {}
+    for entry in git("log", "--reverse", f"--format={fmt}", f"pristine..{commit}").split("\x01"):
+        if "\x00" not in entry:
+            continue
+        subject, dependent, invariant = entry.strip().split("\x00")
+        for name in filter(None, (n.strip() for n in dependent.split(","))):
+            state[name] = subject
+        for name in filter(None, (n.strip() for n in invariant.split(","))):
+            state.pop(name, None)
+    return state
 
 
 def ensure_pristine(pin: Pin, user_source: str | None) -> tuple[str, bool]:

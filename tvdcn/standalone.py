@@ -93,7 +93,7 @@ def stage(variants: list[str], root: Path = ROOT) -> None:
         # results whose rounding its patches declare changed (tvdcn.series).
         commit = json.loads((paths.VARIANTS / v / "build.json").read_text())["commit"]
         meta = {"variant": v, "namespace": ns, "kind": kind, "commit": commit,
-                "declared": series.declared_rounding(commit)}
+                "declared": series.declared_rounding(commit), "thread_dependent": series.thread_dependent(commit)}
         (dest / "standalone.json").write_text(json.dumps(meta, indent=1) + "\n")
         info(f"staged {v} ({kind} kernel) in {dest} as {ns}::")
 
