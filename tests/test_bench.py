@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tvdcn import bench, paths
+
+pytestmark = [pytest.mark.tooling]
 
 
 def test_report_from_the_json_is_what_the_run_printed(tmp_path):

@@ -4,7 +4,7 @@ Run as part of the suite, this file builds the wheel and, for every stack (torch
 torch 2.11, 0.28 with 2.13, 0.29.1 with 2.14.1), runs the suite's checks that apply to a stock
 torchvision, in a fresh virtual environment with the wheel pip-installed into it:
 ``python -m tvdcn dropin test STACK``. That command runs this file too, with the stack as the
-variants under test (``TVDCN_BASELINE=tv0.26 TVDCN_PATCHED=tv0.26+fast``); then the checks below
+variants under test (``--baseline tv0.26 --patched tv0.26+fast``); then the checks below
 are the drop-in's own: routing, switching back, the schema check, the wheel's tags.
 """
 from __future__ import annotations
@@ -22,6 +22,8 @@ from conftest import BASELINE, PATCHED, SUMMARY
 from tvdcn import dropin, paths
 from tvdcn.isolate import describe_failure, run_snippet
 
+pytestmark = [pytest.mark.dropin]
+
 STACK = dropin.parse_variant(PATCHED)
 ON_STACK = STACK is not None and STACK[1] and BASELINE == STACK[0].name
 needs_stack = pytest.mark.skipif(not ON_STACK, reason="run by `python -m tvdcn dropin test STACK`")
@@ -33,10 +35,7 @@ needs_stack = pytest.mark.skipif(not ON_STACK, reason="run by `python -m tvdcn d
                     reason="the drop-in is built from the whole series (variant patched)")
 @pytest.mark.parametrize("stack", list(dropin.STACKS))
 def test_wheel_passes_the_checks_on_stock_stack(stack):
-    env = dict(os.environ)
-    for k in ("TVDCN_PATCHED", "TVDCN_BASELINE"):
-        env.pop(k, None)
-    r = subprocess.run([sys.executable, "-m", "tvdcn", "dropin", "test", stack], cwd=paths.REPO, env=env,
+    r = subprocess.run([sys.executable, "-m", "tvdcn", "dropin", "test", stack], cwd=paths.REPO,
                        capture_output=True, text=True, timeout=3600)
     tail = (r.stdout + r.stderr)[-6000:]
     SUMMARY["drop-in wheel on stock stacks"]["passed" if r.returncode == 0 else "failed"] += 1

@@ -23,6 +23,8 @@ from conftest import BASELINE, PATCHED, SUMMARY, bits_equal, matches_baseline
 from tvdcn import dropin
 from tvdcn.isolate import describe_failure, run_snippet
 
+pytestmark = [pytest.mark.dropin, pytest.mark.sanitizer]
+
 # Computes forward + all gradients of a case whose offsets (and optionally input/mask) are
 # altered by EDIT; saves the tensors to OUT.
 RUN_CASE = """

@@ -169,7 +169,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tvdcn.profile", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tvdcn profile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variant", default="patched", help="a variant, or sa:<name> for a standalone kernel")
     p.add_argument("--configs", default="s32-b1,s32-b8,s64-b1,c3-det")

@@ -217,7 +217,7 @@ def op() -> Callable[..., Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tvdcn.standalone", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tvdcn standalone", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("stage", help="copy built variants' kernel files to .work/standalone/")
