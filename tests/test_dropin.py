@@ -19,21 +19,21 @@ import zipfile
 import pytest
 
 from conftest import BASELINE, PATCHED, SUMMARY
-from tvdcn import dropin, paths
+from tvdcn import paths, variant
 from tvdcn.isolate import describe_failure, run_snippet
 
 pytestmark = [pytest.mark.dropin]
 
-STACK = dropin.parse_variant(PATCHED)
-ON_STACK = STACK is not None and STACK[1] and BASELINE == STACK[0].name
+STACK = variant.parse(PATCHED)
+ON_STACK = isinstance(STACK, variant.Stock) and STACK.fast and BASELINE == STACK.stack.name
 needs_stack = pytest.mark.skipif(not ON_STACK, reason="run by `python -m tvdcn dropin test STACK`")
 
 
 # --- from the suite: one run of the stack checks per stack ---------------------------------------
 
-@pytest.mark.skipif(ON_STACK or dropin.parse_variant(PATCHED) is not None or PATCHED != "patched",
+@pytest.mark.skipif(ON_STACK or isinstance(STACK, variant.Stock) or PATCHED != "patched",
                     reason="the drop-in is built from the whole series (variant patched)")
-@pytest.mark.parametrize("stack", list(dropin.STACKS))
+@pytest.mark.parametrize("stack", list(variant.STACKS))
 def test_wheel_passes_the_checks_on_stock_stack(stack):
     r = subprocess.run([sys.executable, "-m", "tvdcn", "dropin", "test", stack], cwd=paths.REPO,
                        capture_output=True, text=True, timeout=3600)
@@ -47,7 +47,7 @@ def test_wheel_passes_the_checks_on_stock_stack(stack):
 
 @needs_stack
 def test_wheel_is_one_binary_for_every_python_and_torch():
-    wheel = dropin.wheel_info()["wheel"]
+    wheel = variant.dropin_wheel()["wheel"]
     assert wheel.endswith("-cp310-abi3-linux_x86_64.whl"), wheel
     with zipfile.ZipFile(wheel) as z:
         meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
@@ -140,10 +140,10 @@ def test_schema_mismatch_is_a_clear_error_and_routes_nothing(tmp_path):
 
 @needs_stack
 def test_stack_is_the_one_asked_for():
-    stack = STACK[0]
+    stack = STACK.stack
     r = run_snippet(BASELINE, "import json, torch, torchvision, importlib.metadata as m\n"
                               "print(json.dumps([torch.__version__, torchvision.__version__, m.version('tvdcn-fast')]))")
     assert r.returncode == 0, describe_failure(r.returncode, r.stderr)
     torch_v, tv_v, fast_v = json.loads(r.stdout.strip().splitlines()[-1])
     assert torch_v.split("+")[0] == stack.torch and tv_v.split("+")[0] == stack.torchvision, (torch_v, tv_v)
-    assert fast_v == dropin.wheel_info()["version"]
+    assert fast_v == variant.dropin_wheel()["version"]

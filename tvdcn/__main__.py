@@ -14,7 +14,7 @@ import sys
 import time
 
 from . import build as build_mod
-from . import paths, pin as pin_mod, series
+from . import paths, pin as pin_mod, series, variant
 from .log import Failure, info
 
 
@@ -55,9 +55,8 @@ def run_suite(*args: str) -> int:
 
 def _buildable(names: list[str]) -> list[str]:
     """The names among ``names`` that ``build`` makes (not stock stacks or standalone kernels)."""
-    from . import variant
-
-    return [n for n in dict.fromkeys(names) if isinstance(variant.parse(n), variant.Built)]
+    parsed = {n: variant.parse(n) for n in names}
+    return [n for n, v in parsed.items() if isinstance(v, variant.Built) and v.base is not None]
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -108,8 +107,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import variant
-
     return subprocess.call(variant.command(args.variant, args.argv))
 
 
@@ -119,14 +116,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args)
 
 
-def _stacks(names: list[str]) -> list:
-    from . import dropin
-
-    names = names or list(dropin.STACKS)
-    unknown = [n for n in names if n not in dropin.STACKS]
+def _stacks(names: list[str]) -> list[variant.Stack]:
+    names = names or list(variant.STACKS)
+    unknown = [n for n in names if n not in variant.STACKS]
     if unknown:
-        raise Failure(f"unknown stack(s) {unknown}: one of {', '.join(dropin.STACKS)}")
-    return [dropin.STACKS[n] for n in names]
+        raise Failure(f"unknown stack(s) {unknown}: one of {', '.join(variant.STACKS)}")
+    return [variant.STACKS[n] for n in names]
 
 
 def cmd_dropin(args: argparse.Namespace) -> int:
@@ -151,7 +146,7 @@ def cmd_dropin(args: argparse.Namespace) -> int:
             # fewer thread counts and fuzz examples than the main suite's: the kernel is the one the
             # suite checked; this checks it inside that torch against that torchvision's kernel.
             # Options in --args come later, so they win.
-            r = run_suite("-q", "-m", "dropin", "--baseline", stack.name, "--patched", stack.name + dropin.FAST_SUFFIX,
+            r = run_suite("-q", "-m", "dropin", "--baseline", stack.name, "--patched", stack.name + variant.FAST_SUFFIX,
                        "--threads", f"1,{max(2, os.cpu_count() or 1)}", "--fuzz-examples", "300", *args.pytest_args)
             print(f"{stack.name}: {'passed' if r == 0 else f'FAILED (pytest exit {r})'}")
             rc = rc or r
@@ -161,7 +156,7 @@ def cmd_dropin(args: argparse.Namespace) -> int:
             bp = argparse.ArgumentParser()
             bench.add_arguments(bp)
             bargs = bp.parse_args(
-                ["--variants", f"{stack.name},{stack.name}{dropin.FAST_SUFFIX}",
+                ["--variants", f"{stack.name},{stack.name}{variant.FAST_SUFFIX}",
                  "--json", str(paths.REPO / "bench-results" / f"dropin-{stack.name}.json"), *args.pytest_args])
             rc = rc or bench.main(bargs)
     return rc

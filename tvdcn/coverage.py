@@ -32,7 +32,7 @@ from . import build as build_mod
 from . import paths, pin as pin_mod, series
 from .log import Failure, info
 
-KERNEL = "torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp"
+KERNEL = str(paths.KERNEL)
 # Fast and meaningful: the grid at every thread count, bad input, fuzzing, the reference, and
 # bfloat16/float16 (the only tests that take the kernels' compute-in-float32 path).
 DEFAULT_TESTS = ["tests/test_threads.py", "tests/test_hardening.py", "tests/test_fuzz.py", "tests/test_reference.py",

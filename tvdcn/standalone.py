@@ -17,8 +17,8 @@ For a machine that has torch but not our torchvision builds (the many-core devic
   Python signature over the compiled forward and backward (an ``autograd.Function`` with
   torchvision's formula: one backward call returns all five gradients).
 
-Usage: ``python -m tvdcn.standalone stage baseline,prefix-11,patched`` here;
-``python -m tvdcn.standalone build`` there, then ``python -m tvdcn.bench --variants
+Usage: ``python -m tvdcn standalone stage baseline,prefix-11,patched`` here;
+``python -m tvdcn standalone build`` there, then ``python -m tvdcn.bench --variants
 sa:baseline,sa:patched ...`` (needs only torch).
 """
 from __future__ import annotations
@@ -35,12 +35,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import paths
-from .dropin import COMPAT, KERNEL  # the two files of a tree the drop-in wheel takes too
+from . import paths, variant
 from .log import Failure, info
+from .paths import COMPAT, KERNEL  # the two files of a tree the drop-in wheel takes too
 
-ROOT = paths.WORK / "standalone"
-PREFIX = "sa:"
+ROOT = paths.STANDALONE
+PREFIX = variant.STANDALONE_PREFIX
 SCHEMAS = (
     "deform_conv2d(Tensor input, Tensor weight, Tensor offset, Tensor mask, Tensor bias, "
     "SymInt stride_h, SymInt stride_w, SymInt pad_h, SymInt pad_w, SymInt dilation_h, "
@@ -153,17 +153,6 @@ def devtools(dest: Path = DEVTOOLS) -> None:
     (dest / "bin").mkdir(exist_ok=True)
     shutil.copy2(ninja, dest / "bin" / "ninja")
     info(f"pytest and ninja in {dest}")
-
-
-def variant_dir(name: str) -> Path | None:
-    """``sa:<variant>`` -> its staged directory (None for any other variant name)."""
-    return ROOT / name[len(PREFIX):] if name.startswith(PREFIX) else None
-
-
-def info_of(name: str) -> dict[str, Any]:
-    d = variant_dir(name)
-    meta = json.loads((d / "standalone.json").read_text())
-    return {**meta, "version": f"{meta['variant']} kernel file, standalone ({meta['namespace']})"}
 
 
 def current_op() -> Callable[..., Any]:
