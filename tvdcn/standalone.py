@@ -12,8 +12,8 @@ For a machine that has torch but not our torchvision builds (the many-core devic
 * ``build`` (there): compile every staged variant at once with ``torch.utils.cpp_extension.load``,
   with torchvision's optimization flags (CPython's ``-O3 -DNDEBUG -fwrapv``, ``-g0``), a
   stable-ABI kernel with ``TORCH_TARGET_VERSION`` = torch 2.11 as upstream main builds it.
-* The benchmark then takes ``sa:<variant>`` like any variant (tvdcn.variant): its process gets
-  ``TVDCN_STANDALONE=<dir>``, and ``op()`` there is a ``deform_conv2d`` with torchvision's
+* The benchmark then takes ``sa:<variant>`` like any variant (tvdcn.variant), and ``op()`` in
+  its process is a ``deform_conv2d`` with torchvision's
   Python signature over the compiled forward and backward (an ``autograd.Function`` with
   torchvision's formula: one backward call returns all five gradients).
 
@@ -157,8 +157,8 @@ def devtools(dest: Path = DEVTOOLS) -> None:
 
 def current_op() -> Callable[..., Any]:
     """The ``deform_conv2d`` of this process's variant: torchvision's, or in a ``sa:`` variant's
-    process (``$TVDCN_STANDALONE`` set) the standalone kernels' (``op()``)."""
-    if os.environ.get("TVDCN_STANDALONE"):
+    process the standalone kernels' (``op()``)."""
+    if isinstance(variant.current(), variant.Standalone):
         return op()
     from torchvision.ops import deform_conv2d
 
@@ -168,10 +168,12 @@ def current_op() -> Callable[..., Any]:
 @functools.lru_cache(maxsize=None)
 def op() -> Callable[..., Any]:
     """In a ``sa:`` variant's process: ``deform_conv2d(input, offset, weight, bias=None, stride=1,
-    padding=0, dilation=1, mask=None)`` over the compiled kernels of ``$TVDCN_STANDALONE``."""
+    padding=0, dilation=1, mask=None)`` over that variant's compiled kernels."""
     import torch
 
-    d = Path(os.environ["TVDCN_STANDALONE"])
+    v = variant.current()
+    assert isinstance(v, variant.Standalone), v
+    d = v.dir
     meta = json.loads((d / "standalone.json").read_text())
     torch.ops.load_library(str(d / "build" / f"{meta['namespace']}.so"))
     ops = getattr(torch.ops, meta["namespace"])

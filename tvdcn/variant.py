@@ -111,7 +111,7 @@ class Variant:
         """Environment for a process that imports this variant (and the tvdcn package)."""
         e = dict(os.environ)
         self._importable(e)
-        e["TVDCN_VARIANT"] = self.name
+        e["TVDCN_VARIANT"] = self.name  # for current() in that process
         if self.info().get("sanitize"):
             # The extension is instrumented, python is not: preload the runtimes. Leak checking is
             # off (python's own allocations at exit are not the op's); every finding aborts.
@@ -217,9 +217,10 @@ class Standalone(Variant):
         return {**meta, "version": f"{meta['variant']} kernel file, standalone ({meta['namespace']})"}
 
     def _importable(self, e: dict[str, str]) -> None:
-        # Torch as installed; the kernels come from the compiled kernel file (tvdcn.standalone.op).
+        # Torch as installed; the kernels come from the compiled kernel file (tvdcn.standalone.op,
+        # which finds it through current()).
+        self.site()
         e["PYTHONPATH"] = str(paths.REPO)
-        e["TVDCN_STANDALONE"] = str(self.site())
 
 
 BUILT = re.compile(r"(baseline|patched|prefix-\d+)(?:-(" + "|".join(INSTRUMENTS) + r"))?")
@@ -240,6 +241,12 @@ def parse(name: str) -> Variant:
     raise Failure(f"unknown variant {name!r}: baseline, patched or prefix-N (each optionally -asan or -cov), "
                   f"a stock stack ({', '.join(STACKS)}, each optionally {FAST_SUFFIX}), sa:<variant>, "
                   f"or a folder under {paths.VARIANTS}")
+
+
+def current() -> Variant | None:
+    """In a process that ``env()`` made, its variant (``TVDCN_VARIANT``); None in any other."""
+    name = os.environ.get("TVDCN_VARIANT")
+    return parse(name) if name else None
 
 
 def python(name: str) -> str:
