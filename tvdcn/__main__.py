@@ -1,8 +1,8 @@
-"""The tvdcn command line: ``python -m tvdcn COMMAND`` (``--help`` lists them; scripts/*.sh wrap it).
+"""The tvdcn command line: python -m tvdcn COMMAND (scripts/*.sh wrap it).
 
-Which tests a command runs is a pytest marker (pytest.ini); the suite's parameters (``--patched``,
-``--baseline``, ``--threads``, ``--fuzz-examples``) are pytest options (tests/conftest.py).
-Nothing here is imported by another module: each command calls the module that does the work.
+Which tests a command runs is a pytest marker (pytest.ini); the suite's parameters (--patched,
+--baseline, --threads, --fuzz-examples) are pytest options (tests/conftest.py). Nothing here is
+imported by another module: each command calls the module that does the work.
 """
 from __future__ import annotations
 
