@@ -26,10 +26,11 @@ def prepare(args: argparse.Namespace) -> list[str]:
 def cmd_build(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     pin = pin_mod.load()
-    prefixes = prepare(args)
     names = args.variant or ["baseline", "patched"]
     if args.prefix is not None:
         names = ["baseline", f"prefix-{args.prefix}"]
+    build_mod.check_names(names)  # a mistyped name fails before anything is fetched or built
+    prefixes = prepare(args)
     summary = []
     for v in build_mod.variants_for(prefixes, names):
         n = prefixes.index(v.commit)
@@ -128,6 +129,7 @@ def cmd_dropin(args: argparse.Namespace) -> int:
     """Build the drop-in wheel from the patched variant; prepare stock stacks; test/bench it there."""
     from . import dropin
 
+    stacks = _stacks(args.stacks)  # a mistyped stack fails before anything is built
     pin = pin_mod.load()
     prefixes = prepare(args)
     for v in build_mod.variants_for(prefixes, ["patched"]):
@@ -137,7 +139,7 @@ def cmd_dropin(args: argparse.Namespace) -> int:
     if args.action == "build":
         return 0
     rc = 0
-    for stack in _stacks(args.stacks):
+    for stack in stacks:
         python = dropin.prepare(stack, wheel)
         print(f"{stack.name}: torch {stack.torch} + torchvision {stack.torchvision} + the wheel in {stack.env} "
               f"({python})")

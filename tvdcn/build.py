@@ -87,19 +87,26 @@ class Build:
         return paths.BUILDS / self.name
 
 
+def check_names(wanted: list[str]) -> list[variant.Built]:
+    """The variants named in ``wanted``, each one this module builds, or a Failure saying which are."""
+    out = []
+    for name in wanted:
+        v = variant.parse(name) if variant.BUILT.fullmatch(name) else None
+        if not isinstance(v, variant.Built):
+            raise Failure(f"unknown variant {name!r} (baseline, patched or prefix-N, each optionally -asan or -cov)")
+        out.append(v)
+    return out
+
+
 def variants_for(prefixes: list[str], wanted: list[str]) -> list[Build]:
     """The builds of variants named in ``wanted`` (baseline, patched, prefix-N, each optionally
     -asan or -cov: tvdcn.variant), each with its commit of the series."""
     out = []
-    for name in wanted:
-        if not variant.BUILT.fullmatch(name):
-            raise Failure(f"unknown variant {name!r} (baseline, patched or prefix-N, each optionally -asan or -cov)")
-        v = variant.parse(name)
-        assert isinstance(v, variant.Built) and v.base is not None
+    for v in check_names(wanted):
         if v.prefix is not None and v.prefix >= len(prefixes):
             raise Failure(f"{v.base}: the series has only {len(prefixes) - 1} patches")
         n = {"baseline": 0, "patched": len(prefixes) - 1}.get(v.base, v.prefix)
-        out.append(Build(name, prefixes[n], v.instrument))
+        out.append(Build(v.name, prefixes[n], v.instrument))
     return out
 
 
