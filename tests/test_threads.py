@@ -16,9 +16,8 @@ import pytest
 
 from conftest import BASELINE, GRID, PATCHED, SUMMARY, THREADS, declared, differing, result, undeclared_differences
 
-pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer]
-
 IDS = [c.id for c in GRID]
+pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer]
 
 
 @pytest.mark.parametrize("threads", THREADS)
