@@ -12,8 +12,10 @@
                            how a process runs one
 - :mod:`tvdcn.isolate`     running cases against a variant in child processes (:mod:`tvdcn.worker`)
 - :mod:`tvdcn.cases`       the test cases and their inputs; :mod:`tvdcn.reference` the float64 reference
-- :mod:`tvdcn.bench`       the side-by-side benchmark; :mod:`tvdcn.peers` ONNX Runtime and OpenVINO;
-                           :mod:`tvdcn.profile` perf's split of a training step
+- :mod:`tvdcn.catalog`     what is benchmarked: the configs by name, their inputs, ResNet-50 with DCNv2
+- :mod:`tvdcn.bench`       the side-by-side benchmark's timing; :mod:`tvdcn.benchreport` its tables and
+                           plot; :mod:`tvdcn.peers` ONNX Runtime and OpenVINO; :mod:`tvdcn.profile`
+                           perf's split of a training step
 - :mod:`tvdcn.threadprobe` in a variant's process: on how many threads the op's work runs
 - :mod:`tvdcn.dropin`      the drop-in wheel (tvdcn-fast) and the stock stacks it serves
 - :mod:`tvdcn.standalone`  a variant's kernel file compiled alone (many-core runs)

@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import paths, series
+from . import catalog, paths, series
 from .log import Failure, info
 
 TRAILERS = ("Signed-off-by:", *series.BOOKKEEPING_TRAILERS)
@@ -162,7 +162,7 @@ def sanitizer_note() -> str:
 
 def body(n: int, bench_md: str | None, ev: dict | None) -> str:
     subject, text, trailers = message(n)
-    configs = {"s32-b1": (1, 64, 32), "s64-b1": (1, 256, 64), "c3-det": (2, 128, 100)}
+    configs = {c.name: (c.batch, c.channels, c.size) for c in map(catalog.config, CONFIGS.split(","))}
     parts = [f"# {subject}", "", text, "", "## Benchmark", ""]
     # The bench's own headings ("## Environment") go one level below this section's.
     parts.append("\n".join("#" + ln if ln.startswith("## ") else ln for ln in bench_md.splitlines())
@@ -190,13 +190,13 @@ def main(args) -> int:
     bench_json, checks_json = outdir / f"pr-{n:04d}-bench.json", outdir / f"pr-{n:04d}-checks.json"
     if args.reuse:
         # The text again from the last run's results, e.g. after the patch message changed.
-        from . import bench as bench_mod
+        from .benchreport import report
 
         missing = [str(f) for f, skip in ((bench_json, args.skip_bench), (checks_json, args.skip_checks))
                    if not skip and not f.exists()]
         if missing:
             raise Failure(f"--reuse: no results of an earlier run in {', '.join(missing)}; run without --reuse")
-        bench_md = None if args.skip_bench else bench_mod.report(json.loads(bench_json.read_text()))
+        bench_md = None if args.skip_bench else report(json.loads(bench_json.read_text()))
         ev = None if args.skip_checks else json.loads(checks_json.read_text())
     else:
         pin = pin_mod.load()

@@ -49,11 +49,11 @@ LABELS = [c[0] for c in CATEGORIES] + [OTHER]
 # A training step of config argv[1] at argv[2] threads, as step(); both scripts below start so.
 SETUP = """
 import os, sys, time, torch
-from tvdcn import bench, standalone
+from tvdcn import catalog, standalone
 f = standalone.current_op()
 torch.set_num_threads(int(sys.argv[2]))
-c = bench._config(sys.argv[1])
-t = bench._inputs(c, True)
+c = catalog.config(sys.argv[1])
+t = catalog.inputs(c, True)
 g = torch.ones(c.batch, c.channels, c.size, c.size)
 def step():
     f(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"]).backward(g)
