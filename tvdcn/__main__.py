@@ -63,6 +63,9 @@ def _buildable(names: list[str]) -> list[str]:
 def cmd_test(args: argparse.Namespace) -> int:
     """Build the variants the suite compares (unless built and unchanged), then run it: every
     argument but --patched/--baseline goes to pytest as is; given test files, only those run."""
+    stale = [k for k in ("TVDCN_PATCHED", "TVDCN_BASELINE") if k in os.environ]
+    if stale:
+        raise Failure(f"unset {', '.join(stale)}: the variants are options now (--patched, --baseline)")
     suite = [*(["--patched", args.patched] if args.patched else []),
              *(["--baseline", args.baseline] if args.baseline else [])]
     names = _buildable([args.baseline or "baseline", args.patched or "patched"])
@@ -79,7 +82,7 @@ def cmd_sanitize(args: argparse.Namespace) -> int:
 
 
 def cmd_prefixes(args: argparse.Namespace) -> int:
-    """Build every prefix of the series and run the fast checks on it: the stack stays bisectable."""
+    """Build every prefix of the series and run the prefix tests on it: the stack stays bisectable."""
     pin = pin_mod.load()
     prefixes = prepare(args)
     rows = []
