@@ -139,7 +139,7 @@ def declared() -> dict[str, str]:
 
 def baseline_differs() -> dict[str, str]:
     """Results whose rounding the *baseline* changed from upstream 0.21 (a stock torchvision release
-    under the drop-in, see tvdcn.dropin.Stack.differs): name -> what was measured."""
+    under the drop-in, see tvdcn.variant.Stack.differs): name -> what was measured."""
     return variant.info(BASELINE).get("differs", {})
 
 
