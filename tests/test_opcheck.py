@@ -9,6 +9,8 @@ import pytest
 from conftest import BASELINE, PATCHED, SUMMARY
 from tvdcn.isolate import describe_failure, run_snippet
 
+pytestmark = [pytest.mark.pr, pytest.mark.dropin]
+
 CODE = """
 import json, dataclasses
 import torchvision  # registers the ops

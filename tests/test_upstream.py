@@ -25,6 +25,8 @@ import pytest
 from conftest import BASELINE, PATCHED, SUMMARY
 from tvdcn import paths, variant
 
+pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.sanitizer]
+
 # Test-name prefixes that torch.testing._internal.optests.generate_opcheck_tests adds.
 OPCHECK_PREFIXES = ("test_schema__", "test_autograd_registration__", "test_faketensor__", "test_aot_dispatch_dynamic__")
 SELECT = "TestDeformConv and not cuda and not mps"

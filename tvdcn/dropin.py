@@ -10,8 +10,8 @@ A *stack* is a pair of stock PyPI releases, ``torch`` and the ``torchvision`` bu
 packages are installed once into a base environment in the shared cache
 (``$TVDCN_CACHE/stacks``); every test run then makes a fresh virtual environment that sees the
 base's packages (a ``.pth`` file) and installs the wheel into it with pip, as a user would. The
-stack is then two variants for the suite (see tvdcn.variant): ``tv0.26`` (torchvision's own
-kernels) and ``tv0.26+fast`` (the same process after ``import tvdcn_fast``).
+stack is then two variants for the suite (tvdcn.variant, which also lists the stacks): ``tv0.26``
+(torchvision's own kernels) and ``tv0.26+fast`` (the same process after ``import tvdcn_fast``).
 """
 from __future__ import annotations
 
@@ -22,66 +22,18 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from . import paths, variant
 from .log import Failure, info
+from .paths import COMPAT, KERNEL
+from .variant import Stack
 
-KERNEL = Path("torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp")
-COMPAT = Path("torchvision/csrc/ops/StableABICompat.h")
 REGISTRATION = "STABLE_TORCH_LIBRARY_IMPL(torchvision, CPU, m)"
 SOURCE = paths.REPO / "dropin"
 WORK = paths.WORK / "dropin"
-DIST = paths.DIST / "dropin"
-STACK_ENVS = paths.WORK / "stacks"          # fresh per run: a venv + .pth to the cached base + the wheel
-STACK_BASES = paths.CACHE / "stacks"        # cached: torch + torchvision (+ pytest, numpy) from PyPI
+DIST = paths.DROPIN_DIST
 BUILDER_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Stack:
-    name: str
-    torch: str
-    torchvision: str
-    python: str = "3.11"
-    # Results whose rounding this torchvision's own kernel changed from upstream 0.21 (which the
-    # drop-in keeps, bar the series' declared changes): name -> what was measured. The suite
-    # compares these with the drop-in's within twice the reference tolerance instead of by bits.
-    differs: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def base(self) -> Path:
-        return STACK_BASES / f"torch{self.torch}-tv{self.torchvision}-py{self.python}"
-
-    @property
-    def env(self) -> Path:
-        return STACK_ENVS / self.name
-
-    @property
-    def interpreter(self) -> Path:
-        return self.env / "bin" / "python"
-
-
-# The releases people run: each torchvision with the torch its wheel requires. 0.26 and 0.28 ship
-# the legacy ATen extension (_C.so), 0.29 only the stable-ABI one (_C_stable.so).
-STACKS = {s.name: s for s in (
-    Stack("tv0.26", "2.11.0", "0.26.0"),
-    Stack("tv0.28", "2.13.0", "0.28.0"),
-    Stack("tv0.29", "2.14.1", "0.29.1", differs=(
-        ("grad_weight", "torchvision 0.29's stable-ABI kernel sums grad_weight over blocks of 32 images in "
-                        "another order: it differs from 0.21's (and 0.26's, 0.28's) by up to 1.7e-7 of its "
-                        "magnitude, only for batches above 32"),)),
-)}
-FAST_SUFFIX = "+fast"
-
-
-def parse_variant(name: str) -> tuple[Stack, bool] | None:
-    """``tv0.26`` -> (stack, False); ``tv0.26+fast`` -> (stack, True); anything else -> None."""
-    base = name.removesuffix(FAST_SUFFIX)
-    if base not in STACKS:
-        return None
-    return STACKS[base], name != base
 
 
 def _sha(*files: Path) -> str:
@@ -108,8 +60,6 @@ def stage(tree: Path, dest: Path) -> None:
 def build_wheel(variant_name: str = "patched") -> Path:
     """Build (or reuse) the tvdcn-fast wheel from the kernel of ``variant_name`` (built first)."""
     import torch
-
-    from . import variant
 
     rec = variant.info(variant_name)
     tree = paths.BUILDS / variant_name
@@ -144,13 +94,6 @@ def build_wheel(variant_name: str = "patched") -> Path:
                                  "commit": rec["commit"], "n_patches": rec["n_patches"]}, indent=2) + "\n")
     info(f"drop-in wheel: {wheels[0]}")
     return wheels[0]
-
-
-def wheel_info() -> dict:
-    stamp = DIST / "build.json"
-    if not stamp.exists():
-        raise Failure("the drop-in wheel is not built: python -m tvdcn dropin build")
-    return json.loads(stamp.read_text())
 
 
 def _python(version: str) -> str:
@@ -215,29 +158,7 @@ def prepare(stack: Stack, wheel: Path) -> Path:
                               capture_output=True, text=True)
     if versions.returncode != 0:
         raise Failure(f"{stack.name}: torch/torchvision do not import in {stack.env}:\n{versions.stderr[-2000:]}")
-    (stack.env / "tvdcn-stack.json").write_text(json.dumps({
+    stack.record.write_text(json.dumps({
         "stack": stack.name, "torch": stack.torch, "torchvision": stack.torchvision,
         "imports": versions.stdout.split(), "wheel": wheel.name}) + "\n")
     return stack.interpreter
-
-
-def stack_info(name: str) -> dict:
-    """variant.info() for a stack variant: its versions and, for the drop-in, the series commit."""
-    parsed = parse_variant(name)
-    assert parsed is not None
-    stack, fast = parsed
-    rec = stack.env / "tvdcn-stack.json"
-    if not rec.exists():
-        raise Failure(f"stack {stack.name} is not prepared: python -m tvdcn dropin prepare {stack.name}")
-    d = json.loads(rec.read_text())
-    from . import series
-
-    if fast:
-        w = wheel_info()
-        return {"version": f"{stack.torchvision} + tvdcn-fast {w['version']} (torch {stack.torch})",
-                "commit": w["commit"], "n_patches": w["n_patches"], "sanitize": False, **d}
-    # Stock torchvision's CPU kernel is upstream's (ported to the stable ABI in 0.29, still the same
-    # arithmetic); the suite holds it to that: against it only declared rounding changes may show.
-    return {"version": f"{stack.torchvision} (torch {stack.torch})",
-            "commit": series.git("rev-parse", "pristine"), "n_patches": 0, "sanitize": False,
-            "differs": dict(stack.differs), **d}
