@@ -87,7 +87,7 @@ def new_tests() -> list[str]:
 
 
 # New tests that reach the speed patches' code paths rather than test a fix (see the docstring).
-PATH_TESTS = {"test_float64_reference_cpu"}
+PATH_TESTS = {"test_float64_reference_cpu", "test_forward_contexts_cpu"}
 ADDED = new_tests()
 NEW = [t for t in ADDED if t not in PATH_TESTS]
 PATHS = [t for t in ADDED if t in PATH_TESTS]
