@@ -1,4 +1,4 @@
-"""Command line: ``python -m tvdcn {build,export,run,bench}`` (scripts/*.sh wrap it)."""
+"""Command line: ``python -m tvdcn {build,export,run,bench,dropin,aarch64,...}`` (scripts/*.sh wrap it)."""
 from __future__ import annotations
 
 import argparse
@@ -215,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="test files and pytest options (default tests: %s); put -- before them if the first is "
                         "an option" % " ".join(__import__("tvdcn.coverage").coverage.DEFAULT_TESTS))
     c.set_defaults(fn=lambda args: __import__("tvdcn.coverage").coverage.main(args))
+    aa = sub.add_parser("aarch64", help="the drop-in wheel for aarch64 and the stock-stack checks, under emulation",
+                        description=__import__("tvdcn.aarch64").aarch64.__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    __import__("tvdcn.aarch64").aarch64.add_arguments(aa)
+    aa.set_defaults(fn=lambda args: __import__("tvdcn.aarch64").aarch64.main(args))
     args = p.parse_args(argv)
     try:
         return args.fn(args)

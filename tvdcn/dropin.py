@@ -12,12 +12,18 @@ packages are installed once into a base environment in the shared cache
 base's packages (a ``.pth`` file) and installs the wheel into it with pip, as a user would. The
 stack is then two variants for the suite (see tvdcn.variant): ``tv0.26`` (torchvision's own
 kernels) and ``tv0.26+fast`` (the same process after ``import tvdcn_fast``).
+
+A stack of another architecture (``aarch64-tv0.29``) lives inside an emulated Debian root
+(tvdcn.aarch64): its base environment is installed there, its fresh environment sits at the same
+path inside and outside the root, and its interpreter is a script that runs the root's Python
+under qemu-user. The suite takes it as variants like any other.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -36,7 +42,8 @@ WORK = paths.WORK / "dropin"
 DIST = paths.DIST / "dropin"
 STACK_ENVS = paths.WORK / "stacks"          # fresh per run: a venv + .pth to the cached base + the wheel
 STACK_BASES = paths.CACHE / "stacks"        # cached: torch + torchvision (+ pytest, numpy) from PyPI
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
+HOST_ARCH = platform.machine()
 
 
 @dataclass(frozen=True)
@@ -49,10 +56,18 @@ class Stack:
     # drop-in keeps, bar the series' declared changes): name -> what was measured. The suite
     # compares these with the drop-in's within twice the reference tolerance instead of by bits.
     differs: tuple[tuple[str, str], ...] = ()
+    arch: str = HOST_ARCH
+
+    @property
+    def emulated(self) -> bool:
+        return self.arch != HOST_ARCH
 
     @property
     def base(self) -> Path:
-        return STACK_BASES / f"torch{self.torch}-tv{self.torchvision}-py{self.python}"
+        """The base environment, as the stack's own Python sees it: inside the root when emulated
+        (tvdcn.aarch64.host_path gives the path here)."""
+        name = f"torch{self.torch}-tv{self.torchvision}-py{self.python}"
+        return Path("/opt/tvdcn/stacks") / name if self.emulated else STACK_BASES / name
 
     @property
     def env(self) -> Path:
@@ -60,18 +75,34 @@ class Stack:
 
     @property
     def interpreter(self) -> Path:
-        return self.env / "bin" / "python"
+        # Emulated: a script that runs the environment's Python inside the root (tvdcn.aarch64).
+        return self.env / ("host-python" if self.emulated else "bin/python")
 
+    def run(self) -> list[str]:
+        """What to put before a command (paths as inside the root) to run it in the stack's system."""
+        if not self.emulated:
+            return []
+        from . import aarch64
+
+        return [str(aarch64.runner())]
+
+
+TV029_GRAD_WEIGHT = (
+    "grad_weight", "torchvision 0.29's stable-ABI kernel sums grad_weight over blocks of 32 images in another "
+                   "order: it differs from 0.21's (and 0.26's, 0.28's) by up to 1.7e-7 of its magnitude, only "
+                   "for batches above 32")
 
 # The releases people run: each torchvision with the torch its wheel requires. 0.26 and 0.28 ship
 # the legacy ATen extension (_C.so), 0.29 only the stable-ABI one (_C_stable.so).
 STACKS = {s.name: s for s in (
     Stack("tv0.26", "2.11.0", "0.26.0"),
     Stack("tv0.28", "2.13.0", "0.28.0"),
-    Stack("tv0.29", "2.14.1", "0.29.1", differs=(
-        ("grad_weight", "torchvision 0.29's stable-ABI kernel sums grad_weight over blocks of 32 images in "
-                        "another order: it differs from 0.21's (and 0.26's, 0.28's) by up to 1.7e-7 of its "
-                        "magnitude, only for batches above 32"),)),
+    Stack("tv0.29", "2.14.1", "0.29.1", differs=(TV029_GRAD_WEIGHT,)),
+)}
+# Stacks of another architecture, run under emulation by `python -m tvdcn aarch64` (tvdcn.aarch64)
+# rather than by `dropin test`: Debian 12's Python 3.11 in an arm64 root, PyPI's aarch64 wheels.
+EMULATED = {s.name: s for s in (
+    Stack("aarch64-tv0.29", "2.14.1", "0.29.1", arch="aarch64", differs=(TV029_GRAD_WEIGHT,)),
 )}
 FAST_SUFFIX = "+fast"
 
@@ -79,9 +110,10 @@ FAST_SUFFIX = "+fast"
 def parse_variant(name: str) -> tuple[Stack, bool] | None:
     """``tv0.26`` -> (stack, False); ``tv0.26+fast`` -> (stack, True); anything else -> None."""
     base = name.removesuffix(FAST_SUFFIX)
-    if base not in STACKS:
+    stacks = {**STACKS, **EMULATED}
+    if base not in stacks:
         return None
-    return STACKS[base], name != base
+    return stacks[base], name != base
 
 
 def _sha(*files: Path) -> str:
@@ -129,7 +161,7 @@ def build_wheel(variant_name: str = "patched") -> Path:
     DIST.mkdir(parents=True)
     log = WORK / "build.log"
     info(f"building the drop-in wheel tvdcn-fast {version} from {tree / KERNEL} (log: {log})")
-    env = dict(os.environ, TVDCN_FAST_VERSION=version)
+    env = dict(os.environ, TVDCN_FAST_VERSION=version, TVDCN_FAST_PLAT=plat_tag(HOST_ARCH))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # ninja from the venv
     with open(log, "w") as f:
         r = subprocess.run([sys.executable, "setup.py", "bdist_wheel", "-d", str(DIST)], cwd=src, env=env,
@@ -140,16 +172,39 @@ def build_wheel(variant_name: str = "patched") -> Path:
     wheels = list(DIST.glob("*.whl"))
     if len(wheels) != 1:
         raise Failure(f"expected one wheel in {DIST}, found {wheels}")
+    check_tag(wheels[0])
     stamp.write_text(json.dumps({"key": key, "wheel": str(wheels[0]), "version": version,
                                  "commit": rec["commit"], "n_patches": rec["n_patches"]}, indent=2) + "\n")
     info(f"drop-in wheel: {wheels[0]}")
     return wheels[0]
 
 
-def wheel_info() -> dict:
-    stamp = DIST / "build.json"
+def plat_tag(arch: str) -> str:
+    from . import manylinux
+
+    return f"{manylinux.TAG}_{arch}"
+
+
+def check_tag(wheel: Path) -> None:
+    """Fail unless every library in ``wheel`` keeps within its manylinux tag (tvdcn.manylinux)."""
+    from . import manylinux
+
+    report = manylinux.audit_wheel(wheel)
+    problems = [f"{lib}: {p}" for lib, r in report["libraries"].items() for p in r["problems"]]
+    if problems:
+        raise Failure(f"{wheel.name} does not fit its {manylinux.TAG} tag:\n  " + "\n  ".join(problems))
+
+
+def dist_dir(arch: str = HOST_ARCH) -> Path:
+    """Where the wheel for ``arch`` is written (another architecture's: tvdcn.aarch64)."""
+    return DIST if arch == HOST_ARCH else paths.DIST / f"dropin-{arch}"
+
+
+def wheel_info(arch: str = HOST_ARCH) -> dict:
+    stamp = dist_dir(arch) / "build.json"
     if not stamp.exists():
-        raise Failure("the drop-in wheel is not built: python -m tvdcn dropin build")
+        how = "python -m tvdcn dropin build" if arch == HOST_ARCH else f"python -m tvdcn {arch}"
+        raise Failure(f"the drop-in wheel for {arch} is not built: {how}")
     return json.loads(stamp.read_text())
 
 
@@ -160,8 +215,8 @@ def _python(version: str) -> str:
     return exe
 
 
-def _pip(python: Path | str, *args: str) -> None:
-    r = subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", "-q", *args],
+def _pip(python: Path | str, *args: str, run: list[str] = ()) -> None:
+    r = subprocess.run([*run, str(python), "-m", "pip", "--disable-pip-version-check", "-q", *args],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise Failure(f"pip {' '.join(args)} failed:\n{r.stderr[-3000:]}")
@@ -184,32 +239,41 @@ def ensure_base(stack: Stack) -> Path:
     return stack.base
 
 
-def _purelib(python: Path | str) -> str:
-    return subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+def _purelib(python: Path | str, run: list[str] = ()) -> str:
+    return subprocess.run([*run, str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-def install_beside(env: Path, python: str, packages: str, wheel: Path) -> Path:
+def install_beside(env: Path, python: str, packages: str, wheel: Path, run: list[str] = ()) -> Path:
     """A new virtual environment ``env`` (made by ``python``) that sees the installed packages in
     directory ``packages`` (a .pth file) and has ``wheel`` pip-installed, as a user installs it.
-    Returns its interpreter."""
+    ``run`` prefixes every command (an emulated stack's, see Stack.run: then ``env`` and ``wheel``
+    are at the same paths inside its root). Returns its interpreter."""
     shutil.rmtree(env, ignore_errors=True)
     env.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([python, "-m", "venv", str(env)], check=True)
+    subprocess.run([*run, python, "-m", "venv", str(env)], check=True)
     interpreter = env / "bin" / "python"
-    Path(_purelib(interpreter), "_tvdcn_packages.pth").write_text(packages + "\n")
+    Path(_purelib(interpreter, run), "_tvdcn_packages.pth").write_text(packages + "\n")
     # Python 3.11's venv seeds an old setuptools that would hide the one beside torch (torch >= 2.14
     # requires setuptools >= 77); Python 3.12+ seeds none.
-    _pip(interpreter, "uninstall", "-y", "setuptools")
+    _pip(interpreter, "uninstall", "-y", "setuptools", run=run)
     # No index: the wheel's requirements (torch) must be met by the packages it is installed beside.
-    _pip(interpreter, "install", "--no-index", str(wheel))
+    _pip(interpreter, "install", "--no-index", str(wheel), run=run)
     return interpreter
 
 
 def prepare(stack: Stack, wheel: Path) -> Path:
     """A fresh virtual environment with the stack's packages and the wheel pip-installed into it."""
-    base = ensure_base(stack)
-    install_beside(stack.env, _python(stack.python), _purelib(base / "bin" / "python"), wheel)
+    if stack.emulated:
+        from . import aarch64
+
+        base = aarch64.ensure_base(stack)
+        python = "/usr/bin/python3"  # the root's
+    else:
+        base, python = ensure_base(stack), _python(stack.python)
+    install_beside(stack.env, python, _purelib(base / "bin" / "python", stack.run()), wheel, stack.run())
+    if stack.emulated:
+        aarch64.write_interpreter(stack)
     versions = subprocess.run([str(stack.interpreter), "-c",
                                "import torch, torchvision; print(torch.__version__, torchvision.__version__)"],
                               capture_output=True, text=True)
@@ -233,7 +297,7 @@ def stack_info(name: str) -> dict:
     from . import series
 
     if fast:
-        w = wheel_info()
+        w = wheel_info(stack.arch)
         return {"version": f"{stack.torchvision} + tvdcn-fast {w['version']} (torch {stack.torch})",
                 "commit": w["commit"], "n_patches": w["n_patches"], "sanitize": False, **d}
     # Stock torchvision's CPU kernel is upstream's (ported to the stable ABI in 0.29, still the same
