@@ -103,9 +103,12 @@ jobs:
           key: tvdcn-${{{{ matrix.name }}}}-${{{{ hashFiles('vendor/torchvision.toml', 'requirements.txt') }}}}
       # On runners without Debian sources the pin's next source (the GitHub tag archive) is used.
       - run: sudo apt-get install -y ccache
-      # Slow cells run as root (the aarch64 cell installs packages, registers binfmt_misc, chroots).
-      - if: ${{{{ !matrix.slow || github.event_name == 'schedule' || github.event_name == 'workflow_dispatch' }}}}
-        run: ${{{{ matrix.slow && 'sudo -E' || '' }}}} ci/run-cell.sh ${{{{ matrix.name }}}}
+      - if: ${{{{ !matrix.slow }}}}
+        run: ci/run-cell.sh ${{{{ matrix.name }}}}
+      # Slow cells: on the schedule or a manual dispatch, as root (the aarch64 cell installs Debian
+      # packages, registers binfmt_misc and chroots).
+      - if: ${{{{ matrix.slow && (github.event_name == 'schedule' || github.event_name == 'workflow_dispatch') }}}}
+        run: sudo -E env "PATH=$PATH" ci/run-cell.sh ${{{{ matrix.name }}}}
       - if: always()
         uses: actions/upload-artifact@v4
         with: {{name: "results-${{{{ matrix.name }}}}", path: bench-results/, if-no-files-found: ignore}}
