@@ -346,7 +346,7 @@ def main(args: argparse.Namespace) -> int:
     record = {"stack": STACK.name, "emulated": True, "wall_s": {"total": round(t_end - t0),
                                                                "prepare": round(t_ready - t0),
                                                                "checks": round(t_end - t_ready)},
-              "wheels": {"x86_64": native.name, ARCH: wheel.name}, "fp_contract": args.fp_contract or "off (flags.py)",
+              "wheels": {"x86_64": native.name, ARCH: wheel.name}, "fp_contract": args.fp_contract or "fast (flags.py)",
               "torch_config": {k: config[k] for k in ("machine", "python", "torch", "torchvision", "config",
                                                       "parallel", "blas")},
               "checks": checks, "pytest_exit": r.returncode, "suite": figures}
