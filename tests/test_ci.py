@@ -52,6 +52,7 @@ def test_aarch64_cell_is_slow_and_only_it():
     cells = ci.load()
     assert [c.name for c in cells if c.slow] == ["py3.11-torch2.13.0-aarch64"]
     assert "slow: true" in next(ln for ln in ci.WORKFLOW.read_text().splitlines() if "aarch64" in ln)
-    steps = [s for s in yaml.safe_load(ci.WORKFLOW.read_text())["jobs"]["cell"]["steps"] if "run-cell" in s.get("run", "")]
+    steps = [s for s in yaml.safe_load(ci.WORKFLOW.read_text())["jobs"]["cell"]["steps"]
+             if "run-cell" in s.get("run", "")]
     assert [s["if"] for s in steps] == ["${{ !matrix.slow }}", "${{ matrix.slow && (github.event_name == 'schedule' || "
                                                                "github.event_name == 'workflow_dispatch') }}"]
