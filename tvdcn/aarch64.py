@@ -334,13 +334,20 @@ def main(args: argparse.Namespace) -> int:
     print(config["config"])
     summary = WORK / "summary.json"
     summary.unlink(missing_ok=True)
-    env = dict(os.environ, TVDCN_BASELINE=STACK.name, TVDCN_PATCHED=STACK.name + dropin.FAST_SUFFIX,
-               TVDCN_SUMMARY_JSON=str(summary))
-    env.setdefault("TVDCN_THREAD_COUNTS", THREAD_COUNTS)
+    env = dict(os.environ)
     env.setdefault("TVDCN_OPCHECK_CONFIGS", OPCHECK_CONFIGS)
+    suite = {"baseline": STACK.name, "patched": STACK.name + dropin.FAST_SUFFIX,
+             "threads": os.environ.get("TVDCN_THREAD_COUNTS", THREAD_COUNTS), "summary-json": str(summary)}
+    options: list[str] = []
+    if 'addoption("--patched"' in (paths.REPO / "tests" / "conftest.py").read_text():
+        # A suite whose parameters are pytest options (and which refuses the old variables).
+        env.pop("TVDCN_THREAD_COUNTS", None)
+        options = [x for k, v in suite.items() for x in (f"--{k}", v)]
+    else:
+        env.update({f"TVDCN_{k.upper().replace('-', '_')}": v for k, v in suite.items()})
+        env["TVDCN_THREAD_COUNTS"] = env.pop("TVDCN_THREADS")
     checks = [a for a in args.pytest_args if a != "--"] or CHECKS
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", *checks], cwd=paths.REPO,
-                       env=env)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", *options, *checks], cwd=paths.REPO, env=env)
     t_end = time.monotonic()
     figures = json.loads(summary.read_text()) if summary.exists() else {}
     record = {"stack": STACK.name, "emulated": True, "wall_s": {"total": round(t_end - t0),
