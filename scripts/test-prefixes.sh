@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# Build every prefix of patches/series (prefix-1 .. prefix-N) and run the fast checks on each,
-# so the stack stays bisectable. Extra arguments go to pytest.
+# Build every prefix of patches/series and run the prefix tests on each. Arguments go to pytest.
 source "$(dirname "$0")/env.sh"
 exec "$PY" -m tvdcn prefixes -- "$@"

@@ -3,9 +3,10 @@
 Tests never import torchvision themselves: each variant runs in its own processes (both register
 the same ``torchvision::`` ops), and this process compares the tensors they return.
 
-Environment:
-  TVDCN_PATCHED   the variant under test (default ``patched``; ``prefix-N`` for a prefix)
-  TVDCN_BASELINE  the reference variant (default ``baseline``)
+The suite's parameters are pytest options (``pytest --help``, group "tvdcn"): ``--patched`` (the
+variant under test, default ``patched``; ``prefix-N`` for a prefix), ``--baseline`` (the reference
+variant, default ``baseline``), ``--threads``, ``--fuzz-examples``, ``--fuzz-seed``,
+``--opcheck-configs`` and ``--summary-json``. Variant names: tvdcn.variant. The subsets (``-m prefix`` ...): pytest.ini.
 """
 from __future__ import annotations
 
@@ -20,11 +21,60 @@ from tvdcn import isolate, series, variant
 from tvdcn.cases import Case, grid
 from tvdcn.reference import TOLERANCE
 
-PATCHED = os.environ.get("TVDCN_PATCHED", "patched")
-BASELINE = os.environ.get("TVDCN_BASELINE", "baseline")
-# TVDCN_THREAD_COUNTS="1,4" overrides (the drop-in's stack runs use 1 and the machine's cores).
-THREADS = tuple(int(t) for t in os.environ.get("TVDCN_THREAD_COUNTS", "1,2,3,4,8").split(","))
+# Set from the options by pytest_configure, before any test module is imported.
+PATCHED = "patched"
+BASELINE = "baseline"
+THREADS: tuple[int, ...] = (1, 2, 3, 4, 8)
+FUZZ_EXAMPLES = 2000
+FUZZ_SEED = 0
+OPCHECK_CONFIGS: int | None = None
+SUMMARY_JSON: str | None = None
 GRID = grid()
+
+# The environment variables these options replaced: a run that still sets one is stopped, not misled.
+RENAMED = {"TVDCN_PATCHED": "--patched", "TVDCN_BASELINE": "--baseline", "TVDCN_THREAD_COUNTS": "--threads",
+           "TVDCN_FUZZ_EXAMPLES": "--fuzz-examples", "TVDCN_FUZZ_SEED": "--fuzz-seed",
+           "TVDCN_SUMMARY_JSON": "--summary-json", "TVDCN_OPCHECK_CONFIGS": "--opcheck-configs"}
+
+
+def _thread_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise pytest.UsageError(f"--threads {text!r}: give thread counts separated by commas, e.g. 1,4") from None
+    if not counts or min(counts) < 1:
+        raise pytest.UsageError(f"--threads {text!r}: thread counts are 1 or more, e.g. 1,4")
+    return counts
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("tvdcn", "the variants and budgets of the verification suite")
+    g.addoption("--patched", default="patched", metavar="VARIANT",
+                help="the variant under test (default: patched; e.g. prefix-3, patched-asan, tv0.29+fast, sa:patched)")
+    g.addoption("--baseline", default="baseline", metavar="VARIANT",
+                help="the variant it is compared with (default: baseline)")
+    g.addoption("--threads", default="1,2,3,4,8", metavar="N,N,...",
+                help="the thread counts of the grid's checks (default: 1,2,3,4,8)")
+    g.addoption("--fuzz-examples", type=int, default=2000, metavar="N",
+                help="the fuzzing budget of test_fuzz (default: 2000)")
+    g.addoption("--fuzz-seed", type=int, default=0, metavar="N", help="the fuzzing seed (default: 0)")
+    g.addoption("--opcheck-configs", type=int, metavar="N",
+                help="test_opcheck on N grid configurations spread over its families, and batch 0, instead of "
+                     "every one (default: all; tvdcn.aarch64 takes 6 under emulation)")
+    g.addoption("--summary-json", metavar="PATH",
+                help="also write what ran, on what, with what outcome, to PATH (for tvdcn.prbody)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global PATCHED, BASELINE, THREADS, FUZZ_EXAMPLES, FUZZ_SEED, OPCHECK_CONFIGS, SUMMARY_JSON
+    stale = [f"{k} (now {v})" for k, v in RENAMED.items() if k in os.environ]
+    if stale:
+        raise pytest.UsageError(f"unset {', '.join(stale)}: the suite's parameters are pytest options")
+    PATCHED, BASELINE = config.getoption("patched"), config.getoption("baseline")
+    THREADS = _thread_counts(config.getoption("threads"))
+    FUZZ_EXAMPLES, FUZZ_SEED = config.getoption("fuzz_examples"), config.getoption("fuzz_seed")
+    OPCHECK_CONFIGS = config.getoption("opcheck_configs")
+    SUMMARY_JSON = config.getoption("summary_json")
 
 # Figures for the end-of-run summary: property -> counters.
 SUMMARY: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -81,7 +131,7 @@ _DECLARED: dict[str, str] | None = None
 def declared() -> dict[str, str]:
     """Results whose rounding the patches between baseline and the variant under test declare
     changed (``Rounding-changed:`` trailers, see tvdcn.series): name -> the patch that declares
-    it. With a prefix as TVDCN_BASELINE, only the patches after it count."""
+    it. With a prefix as --baseline, only the patches after it count."""
     global _DECLARED
     if _DECLARED is None:
         pi, bi = variant.info(PATCHED), variant.info(BASELINE)
@@ -111,7 +161,7 @@ def thread_dependent() -> dict[str, str]:
 
 def baseline_differs() -> dict[str, str]:
     """Results whose rounding the *baseline* changed from upstream 0.21 (a stock torchvision release
-    under the drop-in, see tvdcn.dropin.Stack.differs): name -> what was measured."""
+    under the drop-in, see tvdcn.variant.Stack.differs): name -> what was measured."""
     return variant.info(BASELINE).get("differs", {})
 
 
@@ -155,16 +205,15 @@ def matches_baseline(name: str, got: torch.Tensor, want: torch.Tensor) -> str | 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     tr = terminalreporter
-    if os.environ.get("TVDCN_SUMMARY_JSON"):
+    if SUMMARY_JSON:
         # For tools that quote the evidence (tvdcn.prbody): what ran, on what, with what outcome.
         import json
 
         counts = {k: len(v) for k, v in tr.stats.items() if k in ("passed", "failed", "error", "skipped")}
-        with open(os.environ["TVDCN_SUMMARY_JSON"], "w") as f:
+        with open(SUMMARY_JSON, "w") as f:
             json.dump({"patched": PATCHED, "baseline": BASELINE, "threads": THREADS, "grid": len(GRID),
                        "declared": _DECLARED or {}, "thread_dependent": _DEPENDENT or {}, "outcome": counts,
-                       "fuzz": {"examples": os.environ.get("TVDCN_FUZZ_EXAMPLES", "2000"),
-                                "seed": os.environ.get("TVDCN_FUZZ_SEED", "0")},
+                       "fuzz": {"examples": str(FUZZ_EXAMPLES), "seed": str(FUZZ_SEED)},
                        "properties": {k: dict(v) for k, v in SUMMARY.items()}}, f, indent=2)
     if not SUMMARY:
         return

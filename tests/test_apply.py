@@ -13,6 +13,8 @@ import pytest
 
 from tvdcn import apply, paths, series
 
+pytestmark = [pytest.mark.tooling]
+
 KERNEL = "torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp"
 
 

@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
-from tvdcn import bench, paths
+import pytest
+
+from tvdcn import benchreport, paths
+
+pytestmark = [pytest.mark.tooling]
 
 
 def test_report_from_the_json_is_what_the_run_printed(tmp_path):
@@ -17,4 +21,4 @@ def test_report_from_the_json_is_what_the_run_printed(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     printed = r.stdout.rstrip("\n")
     assert "| forward/tiny@1 |" in printed and "| train/tiny@1 |" in printed
-    assert bench.report(json.loads(out.read_text())) == printed
+    assert benchreport.report(json.loads(out.read_text())) == printed

@@ -6,9 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tvdcn import ci, paths
+
+pytestmark = [pytest.mark.tooling]
 
 
 def test_workflow_is_generated_from_the_matrix():

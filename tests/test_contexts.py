@@ -28,6 +28,8 @@ from conftest import PATCHED, SUMMARY, bits_equal
 from tvdcn.cases import Case
 from tvdcn.isolate import describe_failure, run_snippet
 
+pytestmark = [pytest.mark.prefix, pytest.mark.fast]
+
 THREADS = (1, 2)
 # Several output channels per weight group, so the forward's GEMM has more than one row per tile.
 CASES = [

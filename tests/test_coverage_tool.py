@@ -2,8 +2,12 @@
 build: names, flags, cache keys, version labels, the command line and the report's grouping."""
 from __future__ import annotations
 
+import pytest
+
 from tvdcn import __main__ as cli
 from tvdcn import build, coverage, pin, series
+
+pytestmark = [pytest.mark.tooling]
 
 PREFIXES = ["c0", "c1", "c2", "c3"]
 

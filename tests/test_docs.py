@@ -6,7 +6,11 @@ from __future__ import annotations
 import email
 import re
 
+import pytest
+
 from tvdcn import paths, series
+
+pytestmark = [pytest.mark.tooling]
 
 TABLE_ROW = re.compile(r"^\| (\d{4}) \| (.+?) \| (.+?) \| (.+?) \|$")
 KEYS = (series.ROUNDING_TRAILER, series.DEPENDENT_TRAILER, series.INVARIANT_TRAILER)

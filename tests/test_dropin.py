@@ -4,7 +4,7 @@ Run as part of the suite, this file builds the wheel and, for every stack (torch
 torch 2.11, 0.28 with 2.13, 0.29.1 with 2.14.1), runs the suite's checks that apply to a stock
 torchvision, in a fresh virtual environment with the wheel pip-installed into it:
 ``python -m tvdcn dropin test STACK``. That command runs this file too, with the stack as the
-variants under test (``TVDCN_BASELINE=tv0.26 TVDCN_PATCHED=tv0.26+fast``); then the checks below
+variants under test (``--baseline tv0.26 --patched tv0.26+fast``); then the checks below
 are the drop-in's own: routing, switching back, the schema check, the wheel's tags.
 """
 from __future__ import annotations
@@ -19,24 +19,23 @@ import zipfile
 import pytest
 
 from conftest import BASELINE, PATCHED, SUMMARY
-from tvdcn import dropin, paths
+from tvdcn import paths, variant
 from tvdcn.isolate import describe_failure, run_snippet
 
-STACK = dropin.parse_variant(PATCHED)
-ON_STACK = STACK is not None and STACK[1] and BASELINE == STACK[0].name
+pytestmark = [pytest.mark.dropin]
+
+STACK = variant.parse(PATCHED)
+ON_STACK = isinstance(STACK, variant.Stock) and STACK.fast and BASELINE == STACK.stack.name
 needs_stack = pytest.mark.skipif(not ON_STACK, reason="run by `python -m tvdcn dropin test STACK`")
 
 
 # --- from the suite: one run of the stack checks per stack ---------------------------------------
 
-@pytest.mark.skipif(ON_STACK or dropin.parse_variant(PATCHED) is not None or PATCHED != "patched",
+@pytest.mark.skipif(ON_STACK or isinstance(STACK, variant.Stock) or PATCHED != "patched",
                     reason="the drop-in is built from the whole series (variant patched)")
-@pytest.mark.parametrize("stack", list(dropin.STACKS))
+@pytest.mark.parametrize("stack", list(variant.STACKS))
 def test_wheel_passes_the_checks_on_stock_stack(stack):
-    env = dict(os.environ)
-    for k in ("TVDCN_PATCHED", "TVDCN_BASELINE"):
-        env.pop(k, None)
-    r = subprocess.run([sys.executable, "-m", "tvdcn", "dropin", "test", stack], cwd=paths.REPO, env=env,
+    r = subprocess.run([sys.executable, "-m", "tvdcn", "dropin", "test", stack], cwd=paths.REPO,
                        capture_output=True, text=True, timeout=3600)
     tail = (r.stdout + r.stderr)[-6000:]
     SUMMARY["drop-in wheel on stock stacks"]["passed" if r.returncode == 0 else "failed"] += 1
@@ -48,8 +47,8 @@ def test_wheel_passes_the_checks_on_stock_stack(stack):
 
 @needs_stack
 def test_wheel_is_one_binary_for_every_python_and_torch():
-    wheel = dropin.wheel_info(STACK[0].arch)["wheel"]
-    assert wheel.endswith(f"-cp310-abi3-manylinux_2_28_{STACK[0].arch}.whl"), wheel
+    wheel = variant.dropin_wheel(STACK.stack.arch)["wheel"]
+    assert wheel.endswith(f"-cp310-abi3-manylinux_2_28_{STACK.stack.arch}.whl"), wheel
     with zipfile.ZipFile(wheel) as z:
         meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
     assert "Requires-Dist: torch>=2.11" in meta.splitlines()
@@ -141,7 +140,7 @@ def test_schema_mismatch_is_a_clear_error_and_routes_nothing(tmp_path):
 
 @needs_stack
 def test_stack_is_the_one_asked_for():
-    stack = STACK[0]
+    stack = STACK.stack
     r = run_snippet(BASELINE, "import json, platform, torch, torchvision, importlib.metadata as m\n"
                               "print(json.dumps([torch.__version__, torchvision.__version__, m.version('tvdcn-fast'), "
                               "platform.machine()]))")
@@ -149,4 +148,4 @@ def test_stack_is_the_one_asked_for():
     torch_v, tv_v, fast_v, machine = json.loads(r.stdout.strip().splitlines()[-1])
     assert machine == stack.arch, machine
     assert torch_v.split("+")[0] == stack.torch and tv_v.split("+")[0] == stack.torchvision, (torch_v, tv_v)
-    assert fast_v == dropin.wheel_info(stack.arch)["version"]
+    assert fast_v == variant.dropin_wheel(stack.arch)["version"]

@@ -8,24 +8,25 @@ count; a crash fails that example and the next one gets a new process):
   * patched adds no thread-count dependence that baseline does not have;
   * patched agrees with the independent float64 reference (tvdcn.reference).
 
-Budget and seed: TVDCN_FUZZ_EXAMPLES (default 2000), TVDCN_FUZZ_SEED (default 0). Soak mode:
-TVDCN_FUZZ_EXAMPLES=50000 scripts/test.sh tests/test_fuzz.py
+Budget and seed: pytest options --fuzz-examples (default 2000), --fuzz-seed (default 0). Soak mode:
+scripts/test.sh tests/test_fuzz.py --fuzz-examples 50000
 """
 from __future__ import annotations
 
-import os
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from conftest import BASELINE, PATCHED, SUMMARY, declared, differing, thread_dependent, undeclared_differences
+from conftest import (BASELINE, FUZZ_EXAMPLES, FUZZ_SEED, PATCHED, SUMMARY, declared, differing, thread_dependent,
+                      undeclared_differences)
 from tvdcn import isolate
 from tvdcn.cases import Case, make_inputs
 from tvdcn.reference import mismatches, run_ref
 
-EXAMPLES = int(os.environ.get("TVDCN_FUZZ_EXAMPLES", "2000"))
-SEED = int(os.environ.get("TVDCN_FUZZ_SEED", "0"))
+pytestmark = [pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer]
+
+EXAMPLES, SEED = FUZZ_EXAMPLES, FUZZ_SEED
 ARGS = ("input", "offset", "weight", "mask", "bias")
 
 

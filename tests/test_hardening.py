@@ -20,8 +20,10 @@ import pytest
 import torch
 
 from conftest import BASELINE, PATCHED, SUMMARY, bits_equal, matches_baseline
-from tvdcn import dropin
+from tvdcn import variant
 from tvdcn.isolate import describe_failure, run_snippet
+
+pytestmark = [pytest.mark.dropin, pytest.mark.sanitizer]
 
 # Computes forward + all gradients of a case whose offsets (and optionally input/mask) are
 # altered by EDIT; saves the tensors to OUT.
@@ -185,7 +187,7 @@ def _invalid(name: str, variant: str) -> dict:
 # torchvision's own Python wrapper still runs first, and for a few arguments fails there, before
 # any kernel, with its own error (e.g. input-3d: "not enough values to unpack"). The drop-in
 # cannot change that; such a case must then raise exactly what stock torchvision raises.
-DROPIN = dropin.parse_variant(PATCHED)
+DROPIN = variant.parse(PATCHED)
 
 
 @pytest.mark.parametrize("name", INVALID)
@@ -193,7 +195,7 @@ def test_invalid_argument_raises_clear_error(name):
     body, pattern = INVALID[name]
     res = _invalid(name, PATCHED)
     clear = res["raised"] in ("RuntimeError", "ValueError") and re.search(pattern, res["message"])
-    if DROPIN is not None and DROPIN[1] and not clear:
+    if isinstance(DROPIN, variant.Stock) and DROPIN.fast and not clear:
         stock = _invalid(name, BASELINE)
         SUMMARY["invalid arguments stopped by stock torchvision's Python wrapper (unchanged)"][name] += 1
         assert res == stock, f"the drop-in changed what torchvision's wrapper raises: {res} vs {stock}"

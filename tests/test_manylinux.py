@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tvdcn import dropin, manylinux
+from tvdcn import manylinux, variant
 from tvdcn.log import Failure
 
 pytestmark = pytest.mark.manylinux
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.manylinux
 
 def _wheel(arch: str) -> Path:
     try:
-        return Path(dropin.wheel_info(arch)["wheel"])
+        return Path(variant.dropin_wheel(arch)["wheel"])
     except Failure as e:
         pytest.skip(str(e))
 

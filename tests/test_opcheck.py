@@ -3,20 +3,21 @@ configurations beyond upstream's generated cases, against each variant in its ow
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from conftest import BASELINE, PATCHED, SUMMARY
+from conftest import BASELINE, OPCHECK_CONFIGS, PATCHED, SUMMARY
 from tvdcn.isolate import describe_failure, run_snippet
 
+pytestmark = [pytest.mark.pr, pytest.mark.dropin]
+
 CODE = """
-import json, dataclasses, os
+import json, dataclasses
 import torchvision  # registers the ops
 from tvdcn.cases import Case, grid, make_inputs
 configs = [c for c in grid() if c.batch in (1, 7, 33)] + [dataclasses.replace(Case(), batch=0)]
-if os.environ.get("TVDCN_OPCHECK_CONFIGS"):  # N spread over the families, and batch 0 (emulated: tvdcn.aarch64)
-    n = int(os.environ["TVDCN_OPCHECK_CONFIGS"])
+n = {n}
+if n:  # --opcheck-configs: N spread over the families, and batch 0 (under emulation: tvdcn.aarch64)
     configs = configs[:-1][::max(1, (len(configs) - 1) // n)][:n] + configs[-1:]
 out = []
 for c in configs:
@@ -36,11 +37,10 @@ print(json.dumps(out))
 
 @pytest.mark.parametrize("name", [PATCHED, BASELINE])
 def test_opcheck_grid(name):
-    r = run_snippet(name, CODE, timeout=1800)
+    r = run_snippet(name, CODE.replace("{n}", str(OPCHECK_CONFIGS or 0)), timeout=1800)
     assert r.returncode == 0, describe_failure(r.returncode, r.stderr)
     results = json.loads(r.stdout.strip().splitlines()[-1])
     failed = [x for x in results if "error" in x or any(v != "SUCCESS" for v in x["result"].values())]
     SUMMARY[f"opcheck grid on {name} (configs)"].update(passed=len(results) - len(failed), failed=len(failed))
-    assert len(results) >= (int(os.environ["TVDCN_OPCHECK_CONFIGS"]) + 1 if os.environ.get("TVDCN_OPCHECK_CONFIGS")
-                            else 20)
+    assert len(results) >= (OPCHECK_CONFIGS + 1 if OPCHECK_CONFIGS else 20)
     assert not failed, failed[:3]

@@ -8,6 +8,8 @@ from conftest import GRID, PATCHED, SUMMARY, result, thread_dependent
 from tvdcn.cases import make_inputs
 from tvdcn.reference import mismatches, run_ref
 
+pytestmark = [pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer]
+
 
 @pytest.mark.parametrize("case", GRID, ids=[c.id for c in GRID])
 def test_matches_reference(runs, case):

@@ -8,10 +8,13 @@ import subprocess
 import sysconfig
 from pathlib import Path
 
+import pytest
 import torch.utils.cpp_extension as cpp
 
 from conftest import PATCHED, SUMMARY
 from tvdcn import paths, series
+
+pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr]
 
 KERNEL = Path("torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp")
 TARGET = "-DTORCH_TARGET_VERSION=0x020b000000000000"

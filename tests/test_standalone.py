@@ -13,6 +13,8 @@ import pytest
 from conftest import BASELINE, GRID, PATCHED, differing, result
 from tvdcn import isolate, standalone, variant
 
+pytestmark = [pytest.mark.tooling]
+
 # One case per shape family of the grid (groups, offset groups, strides, dilations, no mask or
 # bias, float64, 1x1 kernels), at the batch that spans two 32-image blocks, plus the multi-chunk ones.
 CASES = [c for c in GRID if c.batch == 33 and c.values != "exact"] + [c for c in GRID if c.h == 24]
@@ -21,7 +23,7 @@ CASES = [c for c in GRID if c.batch == 33 and c.values != "exact"] + [c for c in
 @pytest.fixture(scope="module")
 def built() -> dict[str, str]:
     names = [PATCHED, BASELINE]
-    if any(variant._stack(n) or standalone.variant_dir(n) for n in names):
+    if not all(isinstance(variant.parse(n), variant.Built) for n in names):
         pytest.skip("compares the vendored tree's variants with their kernel files compiled alone")
     standalone.stage(names)
     standalone.build(dirs=[standalone.ROOT / n for n in names])

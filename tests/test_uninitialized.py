@@ -11,6 +11,8 @@ import torch
 
 from conftest import GRID, PATCHED, SUMMARY, differing, result
 
+pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.sanitizer]
+
 THREADS = 2
 
 

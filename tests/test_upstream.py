@@ -25,6 +25,8 @@ import pytest
 from conftest import BASELINE, PATCHED, SUMMARY
 from tvdcn import paths, variant
 
+pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.sanitizer]
+
 # Test-name prefixes that torch.testing._internal.optests.generate_opcheck_tests adds.
 OPCHECK_PREFIXES = ("test_schema__", "test_autograd_registration__", "test_faketensor__", "test_aot_dispatch_dynamic__")
 SELECT = "TestDeformConv and not cuda and not mps"
@@ -85,7 +87,7 @@ def new_tests() -> list[str]:
 
 
 # New tests that reach the speed patches' code paths rather than test a fix (see the docstring).
-PATH_TESTS = {"test_float64_reference_cpu"}
+PATH_TESTS = {"test_float64_reference_cpu", "test_forward_contexts_cpu"}
 ADDED = new_tests()
 NEW = [t for t in ADDED if t not in PATH_TESTS]
 PATHS = [t for t in ADDED if t in PATH_TESTS]

@@ -17,6 +17,8 @@ from conftest import PATCHED, SUMMARY
 from test_upstream import SELECT, outcomes
 from tvdcn import dropin, paths, variant
 
+pytestmark = [pytest.mark.fast]
+
 
 def wheel() -> Path:
     return Path(variant.info(PATCHED)["wheel"])

@@ -1,14 +1,20 @@
-"""Command line: ``python -m tvdcn {build,export,run,bench,dropin,aarch64,...}`` (scripts/*.sh wrap it)."""
+"""The tvdcn command line: python -m tvdcn COMMAND (scripts/*.sh wrap it).
+
+Which tests a command runs is a pytest marker (pytest.ini); the suite's parameters (--patched,
+--baseline, --threads, --fuzz-examples) are pytest options (tests/conftest.py). Nothing here is
+imported by another module: each command calls the module that does the work.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import subprocess
 import sys
 import time
 
 from . import build as build_mod
-from . import paths, pin as pin_mod, series
+from . import paths, pin as pin_mod, series, variant
 from .log import Failure, info
 
 
@@ -20,10 +26,11 @@ def prepare(args: argparse.Namespace) -> list[str]:
 def cmd_build(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     pin = pin_mod.load()
-    prefixes = prepare(args)
     names = args.variant or ["baseline", "patched"]
     if args.prefix is not None:
         names = ["baseline", f"prefix-{args.prefix}"]
+    build_mod.check_names(names)  # a mistyped name fails before anything is fetched or built
+    prefixes = prepare(args)
     summary = []
     for v in build_mod.variants_for(prefixes, names):
         n = prefixes.index(v.commit)
@@ -42,15 +49,40 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-# The fast checks every prefix of the series must pass (upstream's tests and the new ones failing
-# on baseline, bit equality with baseline at every thread count, every empty buffer written, the
-# kernel file stable-ABI only).
-PREFIX_CHECKS = ["tests/test_upstream.py", "tests/test_threads.py", "tests/test_uninitialized.py",
-                 "tests/test_contexts.py", "tests/test_stable_abi.py"]
+def run_suite(*args: str) -> int:
+    """Run the suite (``python -m pytest ARGS`` in the repository); its exit status."""
+    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=paths.REPO).returncode
+
+
+def _buildable(names: list[str]) -> list[str]:
+    """The names among ``names`` that ``build`` makes (not stock stacks or standalone kernels)."""
+    parsed = {n: variant.parse(n) for n in names}
+    return [n for n, v in parsed.items() if isinstance(v, variant.Built) and v.base is not None]
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """Build the variants the suite compares (unless built and unchanged), then run it: every
+    argument but --patched/--baseline goes to pytest as is; given test files, only those run."""
+    stale = [k for k in ("TVDCN_PATCHED", "TVDCN_BASELINE") if k in os.environ]
+    if stale:
+        raise Failure(f"unset {', '.join(stale)}: the variants are options now (--patched, --baseline)")
+    suite = [*(["--patched", args.patched] if args.patched else []),
+             *(["--baseline", args.baseline] if args.baseline else [])]
+    names = _buildable([args.baseline or "baseline", args.patched or "patched"])
+    if names:
+        cmd_build(argparse.Namespace(source=None, force=False, variant=names, prefix=None))
+    return run_suite(*suite, *args.pytest_args)
+
+
+def cmd_sanitize(args: argparse.Namespace) -> int:
+    """Build an AddressSanitizer + UBSan variant and run the ``sanitizer`` tests under it."""
+    cmd_build(argparse.Namespace(source=None, force=False, variant=["baseline", args.variant], prefix=None))
+    # Fewer fuzz examples than the suite's 2,000 (a later --fuzz-examples in the arguments wins).
+    return run_suite("-q", "-m", "sanitizer", "--patched", args.variant, "--fuzz-examples", "300", *args.pytest_args)
 
 
 def cmd_prefixes(args: argparse.Namespace) -> int:
-    """Build every prefix of the series and run the fast checks on it: the stack stays bisectable."""
+    """Build every prefix of the series and run the prefix tests on it: the stack stays bisectable."""
     pin = pin_mod.load()
     prefixes = prepare(args)
     rows = []
@@ -64,9 +96,8 @@ def cmd_prefixes(args: argparse.Namespace) -> int:
             rows.append((name, "does not build"))
             continue
         info(f"{name}: running the fast checks")
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", *PREFIX_CHECKS, *args.pytest_args],
-                           cwd=paths.REPO, env=dict(os.environ, TVDCN_PATCHED=name))
-        rows.append((name, "passed" if r.returncode == 0 else f"FAILED (pytest exit {r.returncode})"))
+        rc = run_suite("-q", "-m", "prefix", "--patched", name, *args.pytest_args)
+        rows.append((name, "passed" if rc == 0 else f"FAILED (pytest exit {rc})"))
     print("\nSeries prefixes:")
     for (name, status), f in zip(rows, series.patch_files()):
         print(f"  {name:<10} {f.name:<70} {status}")
@@ -80,8 +111,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import variant
-
     return subprocess.call(variant.command(args.variant, args.argv))
 
 
@@ -91,26 +120,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args)
 
 
-# The suite's checks that apply to a stock stack with the drop-in (the others test the vendored
-# tree itself: its upstream test file, its build, its Python-side changes).
-DROPIN_CHECKS = ["tests/test_dropin.py", "tests/test_threads.py", "tests/test_reference.py",
-                 "tests/test_hardening.py", "tests/test_opcheck.py", "tests/test_fuzz.py"]
-
-
-def _stacks(names: list[str]) -> list:
-    from . import dropin
-
-    names = names or list(dropin.STACKS)
-    unknown = [n for n in names if n not in dropin.STACKS]
+def _stacks(names: list[str]) -> list[variant.Stack]:
+    names = names or list(variant.STACKS)
+    unknown = [n for n in names if n not in variant.STACKS]
     if unknown:
-        raise Failure(f"unknown stack(s) {unknown}: one of {', '.join(dropin.STACKS)}")
-    return [dropin.STACKS[n] for n in names]
+        raise Failure(f"unknown stack(s) {unknown}: one of {', '.join(variant.STACKS)}")
+    return [variant.STACKS[n] for n in names]
 
 
 def cmd_dropin(args: argparse.Namespace) -> int:
     """Build the drop-in wheel from the patched variant; prepare stock stacks; test/bench it there."""
     from . import dropin
 
+    stacks = _stacks(args.stacks)  # a mistyped stack fails before anything is built
     pin = pin_mod.load()
     prefixes = prepare(args)
     for v in build_mod.variants_for(prefixes, ["patched"]):
@@ -120,42 +142,64 @@ def cmd_dropin(args: argparse.Namespace) -> int:
     if args.action == "build":
         return 0
     rc = 0
-    for stack in _stacks(args.stacks):
+    for stack in stacks:
         python = dropin.prepare(stack, wheel)
         print(f"{stack.name}: torch {stack.torch} + torchvision {stack.torchvision} + the wheel in {stack.env} "
               f"({python})")
         if args.action == "test":
-            env = dict(os.environ, TVDCN_BASELINE=stack.name, TVDCN_PATCHED=stack.name + dropin.FAST_SUFFIX)
-            # Fewer thread counts and fuzz examples than the main suite's: the kernel is the one the
+            # The tests that apply to a stock stack (the others test the vendored tree itself), with
+            # fewer thread counts and fuzz examples than the main suite's: the kernel is the one the
             # suite checked; this checks it inside that torch against that torchvision's kernel.
-            env.setdefault("TVDCN_THREAD_COUNTS", f"1,{max(2, os.cpu_count() or 1)}")
-            env.setdefault("TVDCN_FUZZ_EXAMPLES", "300")
-            r = subprocess.run([sys.executable, "-m", "pytest", "-q", *DROPIN_CHECKS, *args.pytest_args],
-                               cwd=paths.REPO, env=env)
-            print(f"{stack.name}: {'passed' if r.returncode == 0 else f'FAILED (pytest exit {r.returncode})'}")
-            rc = rc or r.returncode
+            # Options in --args come later, so they win.
+            r = run_suite("-q", "-m", "dropin", "--baseline", stack.name, "--patched", stack.name + variant.FAST_SUFFIX,
+                       "--threads", f"1,{max(2, os.cpu_count() or 1)}", "--fuzz-examples", "300", *args.pytest_args)
+            print(f"{stack.name}: {'passed' if r == 0 else f'FAILED (pytest exit {r})'}")
+            rc = rc or r
         elif args.action == "bench":
             from . import bench
 
             bp = argparse.ArgumentParser()
             bench.add_arguments(bp)
             bargs = bp.parse_args(
-                ["--variants", f"{stack.name},{stack.name}{dropin.FAST_SUFFIX}",
+                ["--variants", f"{stack.name},{stack.name}{variant.FAST_SUFFIX}",
                  "--json", str(paths.REPO / "bench-results" / f"dropin-{stack.name}.json"), *args.pytest_args])
             rc = rc or bench.main(bargs)
     return rc
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="tvdcn", description=__doc__)
-    sub = p.add_subparsers(dest="cmd", required=True)
+# Commands with a parser of their own: everything after the command's name goes to that module's main().
+OWN_PARSER = {
+    "profile": ("tvdcn.profile", "split a training step by pass with perf (--counters: page faults, CPU time)"),
+    "standalone": ("tvdcn.standalone", "stage and compile a variant's kernel file alone (for a many-core machine)"),
+    "ci": ("tvdcn.ci", "the CI matrix: list the cells, print the workflow, run one cell here"),
+}
+
+
+def _doc(module: str) -> str:
+    return importlib.import_module(module).__doc__ or ""
+
+
+def parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog="python -m tvdcn", description=__doc__, formatter_class=raw)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     b = sub.add_parser("build", help="fetch + verify upstream, apply patches/, build variants")
     b.add_argument("--source", help="a local torchvision checkout or tarball to use instead of the pin's sources")
     b.add_argument("--variant", action="append", help="baseline, patched or prefix-N, each optionally with -asan or -cov (repeatable)")
     b.add_argument("--prefix", type=int, help="build baseline and the first N patches (variant prefix-N)")
     b.add_argument("--force", action="store_true", help="discard unexported commits in the vendored tree")
     b.set_defaults(fn=cmd_build)
-    pf = sub.add_parser("prefixes", help="build each prefix of the series and run the fast checks on it")
+    t = sub.add_parser("test", help="build what the suite compares, then run it (other arguments go to pytest)",
+                       description=cmd_test.__doc__, allow_abbrev=False)
+    t.add_argument("--patched", help="the variant under test (default: patched)")
+    t.add_argument("--baseline", help="the variant it is compared with (default: baseline)")
+    t.set_defaults(fn=cmd_test, takes_pytest_args=True)
+    sa = sub.add_parser("sanitize", help="build a sanitizer variant and run the sanitizer tests under it",
+                        description=cmd_sanitize.__doc__, allow_abbrev=False)
+    sa.add_argument("--variant", default="patched-asan",
+                    help="the -asan variant (default: %(default)s; baseline-asan: upstream itself)")
+    sa.set_defaults(fn=cmd_sanitize, takes_pytest_args=True)
+    pf = sub.add_parser("prefixes", help="build each prefix of the series and run the prefix tests on it")
     pf.add_argument("--source")
     pf.add_argument("--force", action="store_true")
     pf.add_argument("pytest_args", nargs="*", help="extra pytest arguments")
@@ -171,30 +215,32 @@ def main(argv: list[str] | None = None) -> int:
 
     bench.add_arguments(bb)
     bb.set_defaults(fn=cmd_bench)
+    for name in ("profile", "standalone"):
+        sub.add_parser(name, help=OWN_PARSER[name][1], add_help=False)
     a = sub.add_parser("apply", help="apply the series onto a torchvision checkout with git am --3way",
-                       description=__import__("tvdcn.apply").apply.__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=_doc("tvdcn.apply"), formatter_class=raw)
     a.add_argument("path", help="a git checkout of torchvision (its HEAD is the base)")
     a.add_argument("--branch", default="deform-conv2d-cpu", help="the new branch (default: %(default)s)")
     a.add_argument("--skip", type=int, default=0, metavar="N",
                    help="leave out the first N patches (1: our stable-ABI port, which main has in its own form)")
     a.add_argument("--as-me", action="store_true",
                    help="author = the checkout's git identity, with its Signed-off-by on every commit")
-    a.add_argument("--check", action="store_true", help="then build base and series there and run the fast checks")
-    a.set_defaults(fn=lambda args: __import__("tvdcn.apply").apply.main(args))
+    a.add_argument("--check", action="store_true", help="then build base and series there and run the prefix tests")
+    a.set_defaults(fn=lambda args: importlib.import_module("tvdcn.apply").main(args))
     pr = sub.add_parser("pr-body", help="generate the PR body of one patch (benchmark vs parent, evidence, repro)",
-                        description=__import__("tvdcn.prbody").prbody.__doc__,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+                        description=_doc("tvdcn.prbody"), formatter_class=raw)
     pr.add_argument("patch", type=int, help="the patch's number in the series (2..N)")
     pr.add_argument("--skip-bench", action="store_true")
     pr.add_argument("--skip-checks", action="store_true")
     pr.add_argument("--reuse", action="store_true",
                     help="render from the last run's bench-results/pr-NNNN-*.json instead of running them again")
-    pr.add_argument("--configs", default=__import__("tvdcn.prbody").prbody.CONFIGS, help="benchmark configs")
+    pr.add_argument("--configs", default=importlib.import_module("tvdcn.prbody").CONFIGS,
+                    help="benchmark configs (default: %(default)s)")
+    pr.add_argument("--fuzz-examples", type=int, default=500, help="the checks' fuzzing budget (default: %(default)s)")
     pr.add_argument("-o", "--output", help="default: bench-results/pr-NNNN.md")
     pr.add_argument("--source")
     pr.add_argument("--force", action="store_true")
-    pr.set_defaults(fn=lambda args: __import__("tvdcn.prbody").prbody.main(args))
+    pr.set_defaults(fn=lambda args: importlib.import_module("tvdcn.prbody").main(args))
     d = sub.add_parser("dropin", help="the drop-in wheel: build it; prepare, test or bench it on stock stacks",
                        description=cmd_dropin.__doc__)
     d.add_argument("action", choices=["build", "prepare", "test", "bench"])
@@ -205,22 +251,33 @@ def main(argv: list[str] | None = None) -> int:
                    help="the rest goes to pytest (test) or to the benchmark (bench)")
     d.set_defaults(fn=cmd_dropin)
     c = sub.add_parser("coverage", help="line and branch coverage of the kernel file under chosen tests (gcov build)",
-                       description=__import__("tvdcn.coverage").coverage.__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=_doc("tvdcn.coverage"), formatter_class=raw)
     c.add_argument("--variant", default="patched", help="baseline, patched or prefix-N; its -cov build is measured")
     c.add_argument("--json", help="where the summary goes (default: bench-results/coverage.json)")
     c.add_argument("--source")
     c.add_argument("--force", action="store_true")
     c.add_argument("pytest_args", nargs=argparse.REMAINDER,
                    help="test files and pytest options (default tests: %s); put -- before them if the first is "
-                        "an option" % " ".join(__import__("tvdcn.coverage").coverage.DEFAULT_TESTS))
-    c.set_defaults(fn=lambda args: __import__("tvdcn.coverage").coverage.main(args))
+                        "an option" % " ".join(importlib.import_module("tvdcn.coverage").DEFAULT_TESTS))
+    c.set_defaults(fn=lambda args: importlib.import_module("tvdcn.coverage").main(args))
     aa = sub.add_parser("aarch64", help="the drop-in wheel for aarch64 and the stock-stack checks, under emulation",
-                        description=__import__("tvdcn.aarch64").aarch64.__doc__,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    __import__("tvdcn.aarch64").aarch64.add_arguments(aa)
-    aa.set_defaults(fn=lambda args: __import__("tvdcn.aarch64").aarch64.main(args))
-    args = p.parse_args(argv)
+                        description=_doc("tvdcn.aarch64"), formatter_class=raw)
+    importlib.import_module("tvdcn.aarch64").add_arguments(aa)
+    aa.set_defaults(fn=lambda args: importlib.import_module("tvdcn.aarch64").main(args))
+    sub.add_parser("ci", help=OWN_PARSER["ci"][1], add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in OWN_PARSER:
+        return importlib.import_module(OWN_PARSER[argv[0]][0]).main(argv[1:])
+    p = parser()
+    args, rest = p.parse_known_args(argv)
+    if getattr(args, "takes_pytest_args", False):
+        args.pytest_args = rest
+    elif rest:
+        p.error(f"unrecognized arguments: {' '.join(rest)} (see python -m tvdcn {args.cmd} --help)")
     try:
         return args.fn(args)
     except Failure as e:

@@ -10,13 +10,13 @@ and cached under ``$TVDCN_CACHE/aarch64`` (a fresh clone reuses it):
 2. makes an arm64 Debian 12 root (``debootstrap --variant=minbase`` with python3 and its venv);
 3. installs PyPI's aarch64 torch 2.14.1 and torchvision 0.29.1 (downloaded and unpacked by the
    host's pip for that platform, which is much faster than pip under emulation) into a base
-   environment inside the root: the stack ``aarch64-tv0.29`` of tvdcn.dropin;
+   environment inside the root: the stack ``aarch64-tv0.29`` (tvdcn.variant.EMULATED);
 4. cross-compiles the drop-in's library with aarch64-linux-gnu-g++, against that torch's headers
    and libraries, with the flags of the native build (dropin/flags.py) and packages it as
    ``tvdcn_fast-...-cp310-abi3-manylinux_2_28_aarch64.whl`` (checked by tvdcn.manylinux);
 5. pip-installs that wheel, with the root's own pip, into a fresh environment beside the base, and
-   runs the chosen checks (CHECKS) with the stack as the suite's variants (``TVDCN_BASELINE=
-   aarch64-tv0.29 TVDCN_PATCHED=aarch64-tv0.29+fast``). Every variant process is the root's
+   runs the chosen checks (CHECKS) with the stack as the suite's variants (``--baseline
+   aarch64-tv0.29 --patched aarch64-tv0.29+fast``). Every variant process is the root's
    Python under qemu, started by a script (runner()) that enters a private mount namespace, binds
    the host's /proc, /sys, /dev, /tmp, the repository and the work directory at the same paths
    inside the root, and chroots there; the comparisons run in the host's pytest as for any stack.
@@ -38,7 +38,9 @@ import sysconfig
 import time
 from pathlib import Path
 
-from . import dropin, paths
+from . import build as build_mod
+from . import dropin, paths, series, variant
+from . import pin as pin_mod
 from .log import Failure, info
 
 ARCH = "aarch64"
@@ -50,7 +52,7 @@ SUITE = "bookworm"                            # Debian 12: Python 3.11, glibc 2.
 ROOT_PYTHON = "3.11"
 ROOT_PACKAGES = ["python3", "python3-venv", "python3-pip"]
 MIRROR = os.environ.get("TVDCN_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-STACK = dropin.EMULATED["aarch64-tv0.29"]
+STACK = variant.EMULATED["aarch64-tv0.29"]
 # pip given one --platform takes only that tag: list every manylinux tag an aarch64 glibc 2.28
 # system runs (PyPI's CUDA libraries for aarch64, which torch requires, are manylinux_2_27).
 PLATFORMS = [f"manylinux_2_{v}_{ARCH}" for v in range(28, 16, -1)] + [f"manylinux2014_{ARCH}"]
@@ -65,12 +67,12 @@ BINFMT_LINE = (r":qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x0
                r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:"
                r"/usr/bin/qemu-aarch64-static:F")
 
-# The suite's checks run here, chosen for emulation (tvdcn/__main__.py's DROPIN_CHECKS are the
-# native stacks'): the grid whole at 1, 2 and 4 threads (bits against the release's kernel,
+# The suite's checks run here, chosen for emulation (`dropin test` runs the `dropin` marker on the
+# native stacks): the grid whole at 1, 2 and 4 threads (bits against the release's kernel,
 # declared rounding, thread invariance, the float64 reference); of the hardening cases, whose every
 # case is a process paying an emulated `import torch` (~30 s), the float32 case's non-finite and
 # huge offsets, NaN input and weight, the border positions, four invalid calls and batch 0; no
-# fuzzing; opcheck on a few configurations. See docs/reference.md, "aarch64 under emulation".
+# fuzzing; opcheck on a few configurations (--opcheck-configs). See docs/reference.md, "aarch64 under emulation".
 THREAD_COUNTS = "1,2,4"
 H = "tests/test_hardening.py::"
 CHECKS = ["tests/test_dropin.py", "tests/test_manylinux.py", "tests/test_threads.py", "tests/test_reference.py",
@@ -81,7 +83,7 @@ CHECKS = ["tests/test_dropin.py", "tests/test_manylinux.py", "tests/test_threads
             for name in ("complex-input", "offset-channels", "huge-padding", "backward-grad-out-dtype")),
           f"{H}test_valid_empty_shapes_work_forward_and_backward[batch-0]",
           "tests/test_opcheck.py"]
-OPCHECK_CONFIGS = "6"
+OPCHECK_CONFIGS = "6"  # --opcheck-configs
 
 
 def host_path(p: Path) -> Path:
@@ -189,7 +191,7 @@ def runner() -> Path:
     return script
 
 
-def write_interpreter(stack: dropin.Stack) -> None:
+def write_interpreter(stack: variant.Stack) -> None:
     """The stack's interpreter: its environment's Python, run inside the root."""
     stack.interpreter.write_text(f"#!/bin/sh\nexec {shlex.quote(str(runner()))} "
                                  f"{shlex.quote(str(stack.env / 'bin' / 'python'))} \"$@\"\n")
@@ -200,7 +202,7 @@ def _host_pip(*args: str) -> None:
     _run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args], f"pip {args[0]}")
 
 
-def ensure_base(stack: dropin.Stack) -> Path:
+def ensure_base(stack: variant.Stack) -> Path:
     """The stack's base environment inside the root (made once): stock torch + torchvision from PyPI."""
     base = host_path(stack.base)
     marker = base / "tvdcn-stack.json"
@@ -244,22 +246,18 @@ def compile_command(src: Path, torch_dir: Path, fp_contract: str | None = None) 
             "-std=c++20"]
 
 
-def build_wheel(stack: dropin.Stack, fp_contract: str | None = None) -> Path:
+def build_wheel(stack: variant.Stack, fp_contract: str | None = None) -> Path:
     """Cross-compile the drop-in for aarch64 from the patched tree (as tvdcn.dropin stages it) and
     package it with dropin/setup.py; reused while its sources, flags and compiler are unchanged."""
-    rec = dropin.wheel_info()  # the native wheel of the same sources: its version and commit
+    rec = variant.dropin_wheel()  # the native wheel of the same sources: its version and commit
     tree = paths.BUILDS / "patched"
     torch_dir = host_path(stack.base) / "lib" / f"python{stack.python}" / "site-packages" / "torch"
     src = WORK / "src"
     cmd = compile_command(src, torch_dir, fp_contract)
     compiler = _run([CXX, "--version"], "the cross compiler").stdout.splitlines()[0]
-    h = hashlib.sha256()
-    for f in [tree / dropin.KERNEL, tree / dropin.COMPAT, *sorted(p for p in dropin.SOURCE.rglob("*")
-                                                                    if p.is_file() and "__pycache__" not in p.parts)]:
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
-    key = {"sources": h.hexdigest(), "command": cmd, "compiler": compiler, "torch": stack.torch,
-           "version": rec["version"], "builder": dropin.BUILDER_VERSION}
-    dist = dropin.dist_dir(ARCH)
+    key = {"sources": dropin.sources_sha(tree), "command": cmd, "compiler": compiler,
+           "torch": stack.torch, "version": rec["version"], "builder": dropin.BUILDER_VERSION}
+    dist = variant.dropin_dist(ARCH)
     stamp = dist / "build.json"
     if stamp.exists():
         old = json.loads(stamp.read_text())
@@ -303,7 +301,17 @@ print(json.dumps({"machine": platform.machine(), "python": platform.python_versi
 """
 
 
-def stack_config(stack: dropin.Stack) -> dict:
+def prepare(stack: variant.Stack, wheel: Path) -> Path:
+    """The stack's fresh environment (tvdcn.dropin.prepare's, made inside the root by the root's
+    Python) and its interpreter script."""
+    run = [str(runner())]
+    base = ensure_base(stack)
+    dropin.install_beside(stack.env, "/usr/bin/python3", dropin.purelib(base / "bin" / "python", run), wheel, run)
+    write_interpreter(stack)
+    return dropin.write_record(stack, wheel)
+
+
+def stack_config(stack: variant.Stack) -> dict:
     r = _run([str(stack.interpreter), "-c", CONFIG], f"{stack.name}: torch's configuration")
     d = json.loads(r.stdout.strip().splitlines()[-1])
     d["blas"] = ", ".join(re.findall(r"\b((?:BLAS|LAPACK)_INFO=[^,\s]+)", d["config"])) or "not named"
@@ -311,10 +319,6 @@ def stack_config(stack: dropin.Stack) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    from . import build as build_mod
-    from . import pin as pin_mod
-    from . import series
-
     t0 = time.monotonic()
     ensure_host_tools()
     ensure_binfmt()
@@ -326,7 +330,7 @@ def main(args: argparse.Namespace) -> int:
     native = dropin.build_wheel("patched")
     ensure_base(STACK)
     wheel = build_wheel(STACK, args.fp_contract)
-    dropin.prepare(STACK, wheel)
+    prepare(STACK, wheel)
     t_ready = time.monotonic()
     config = stack_config(STACK)
     print(f"{STACK.name}: {config['machine']}, Python {config['python']}, torch {config['torch']}, torchvision "
@@ -334,20 +338,11 @@ def main(args: argparse.Namespace) -> int:
     print(config["config"])
     summary = WORK / "summary.json"
     summary.unlink(missing_ok=True)
-    env = dict(os.environ)
-    env.setdefault("TVDCN_OPCHECK_CONFIGS", OPCHECK_CONFIGS)
-    suite = {"baseline": STACK.name, "patched": STACK.name + dropin.FAST_SUFFIX,
-             "threads": os.environ.get("TVDCN_THREAD_COUNTS", THREAD_COUNTS), "summary-json": str(summary)}
-    options: list[str] = []
-    if 'addoption("--patched"' in (paths.REPO / "tests" / "conftest.py").read_text():
-        # A suite whose parameters are pytest options (and which refuses the old variables).
-        env.pop("TVDCN_THREAD_COUNTS", None)
-        options = [x for k, v in suite.items() for x in (f"--{k}", v)]
-    else:
-        env.update({f"TVDCN_{k.upper().replace('-', '_')}": v for k, v in suite.items()})
-        env["TVDCN_THREAD_COUNTS"] = env.pop("TVDCN_THREADS")
+    # The suite's parameters: the stack as its variants; later pytest arguments win.
+    options = ["--baseline", STACK.name, "--patched", STACK.name + variant.FAST_SUFFIX, "--threads", args.threads,
+               "--opcheck-configs", OPCHECK_CONFIGS, "--summary-json", str(summary)]
     checks = [a for a in args.pytest_args if a != "--"] or CHECKS
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", *options, *checks], cwd=paths.REPO, env=env)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", *options, *checks], cwd=paths.REPO)
     t_end = time.monotonic()
     figures = json.loads(summary.read_text()) if summary.exists() else {}
     record = {"stack": STACK.name, "emulated": True, "wall_s": {"total": round(t_end - t0),
@@ -371,6 +366,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true")
     p.add_argument("--fp-contract", choices=["off", "fast", "on"],
                    help="compile with this -ffp-contract instead of dropin/flags.py's (an experiment)")
+    p.add_argument("--threads", default=THREAD_COUNTS, metavar="N,N,...",
+                   help="the thread counts of the grid's checks (default: %(default)s)")
     p.add_argument("--json", help="where the record goes (default: bench-results/aarch64.json)")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                   help="pytest arguments instead of the default checks (put -- before them)")
+                   help="tests and pytest options instead of the default checks (put -- before them)")

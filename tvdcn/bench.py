@@ -22,7 +22,8 @@ GEMM / layout copies / the rest, which is the sampling).
 
 Reported: median over all measured blocks, the spread (min-max of the per-round medians), the
 speedup of each variant over the first, each variant's ratio to the floor and to the best peer,
-all from the same run. Output: markdown tables, JSON, and with ``--plot`` a PNG of the sweep.
+all from the same run. Output: JSON, and the markdown tables (and with ``--plot`` a PNG of the
+sweep) that tvdcn.benchreport makes from it. The configs and their inputs: tvdcn.catalog.
 """
 from __future__ import annotations
 
@@ -34,39 +35,20 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import paths, standalone, variant
+from . import benchreport, catalog, paths, standalone, variant
 from .log import Failure, info
 
 
-@dataclass(frozen=True)
-class Config:
-    name: str
-    batch: int
-    channels: int
-    size: int
-    timed: bool = True  # in the default timing set (s64-b32 is for --memory)
-
-
-CONFIGS = [
-    Config("s32-b1", 1, 64, 32), Config("s32-b4", 4, 64, 32), Config("s32-b8", 8, 64, 32),
-    Config("s64-b1", 1, 256, 64), Config("s64-b4", 4, 256, 64),
-    Config("c4-det", 2, 256, 50, timed=False), Config("c3-det", 2, 128, 100, timed=False),
-    Config("s64-b32", 32, 256, 64, timed=False),
-    # A call so small that fixed costs dominate: what routing through Python costs the drop-in.
-    Config("tiny", 1, 4, 8, timed=False),
-]
-MODEL = "resnet50-dcn"
 MODES = ("forward", "train")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variants", default="baseline,patched", help="comma-separated; the first is the reference")
-    p.add_argument("--configs", default=",".join(c.name for c in CONFIGS if c.timed),
-                   help=f"comma-separated, of {', '.join(c.name for c in CONFIGS)} and {MODEL} (end to end)")
+    p.add_argument("--configs", default=",".join(c.name for c in catalog.CONFIGS if c.timed),
+                   help=f"comma-separated, of {', '.join(c.name for c in catalog.CONFIGS)} and {catalog.MODEL} (end to end)")
     p.add_argument("--mode", choices=[*MODES, "both"], default="forward",
                    help="forward (no grad) or train (forward + backward of all inputs)")
     p.add_argument("--rounds", type=int, default=5, help="processes per variant, interleaved")
@@ -89,61 +71,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
 
 
-def _config(name: str) -> Config:
-    for c in CONFIGS:
-        if c.name == name:
-            return c
-    raise Failure(f"unknown config {name!r}: one of {', '.join(c.name for c in CONFIGS)}, {MODEL}")
-
-
-def _inputs(c: Config, train: bool, dtype: str = "float32") -> dict[str, Any]:
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    t = {
-        "input": torch.rand(c.batch, c.channels, c.size, c.size, generator=g),
-        "offset": torch.rand(c.batch, 18, c.size, c.size, generator=g) * 4 - 2,
-        "mask": torch.rand(c.batch, 9, c.size, c.size, generator=g),
-        "weight": torch.rand(c.channels, c.channels, 3, 3, generator=g) / (3 * c.channels),
-        "bias": torch.rand(c.channels, generator=g),
-    }
-    t = {k: v.to(getattr(torch, dtype)) for k, v in t.items()}
-    if train:
-        for v in t.values():
-            v.requires_grad_()
-    return t
-
-
-def resnet50_dcn(deformable: bool) -> Any:
-    """ResNet-50 (random weights, eval mode); with ``deformable``, every 3x3 convolution of stages
-    c3-c5 (layer2-layer4) is a DCNv2 block as in the DCNv2 paper: a 3x3 convolution predicting
-    the offsets and the mask (zero-initialized as there, so the sampling starts on the grid;
-    here small random values so that it does not), then ``DeformConv2d``."""
-    import torch
-    import torchvision
-    from torchvision.ops import DeformConv2d
-
-    class DCNv2(torch.nn.Module):
-        def __init__(self, conv: torch.nn.Conv2d) -> None:
-            super().__init__()
-            self.offset_mask = torch.nn.Conv2d(conv.in_channels, 27, 3, conv.stride, 1)
-            torch.nn.init.normal_(self.offset_mask.weight, std=0.01)
-            self.dcn = DeformConv2d(conv.in_channels, conv.out_channels, 3, conv.stride, 1, bias=False)
-            self.dcn.weight.data.copy_(conv.weight.data)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            om = self.offset_mask(x)
-            return self.dcn(x, om[:, :18], om[:, 18:].sigmoid())
-
-    torch.manual_seed(0)
-    model = torchvision.models.resnet50()
-    if deformable:
-        for layer in (model.layer2, model.layer3, model.layer4):
-            for block in layer:
-                block.conv2 = DCNv2(block.conv2)
-    return model.eval()
-
-
 def _worker(args: argparse.Namespace) -> int:
     """In a variant's process: time every config at every thread count, print JSON."""
     import torch
@@ -151,9 +78,9 @@ def _worker(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"env": {"torch": torch.__version__, "parallel_info": torch.__config__.parallel_info()},
                            "results": {}, "agreement": {}, "peers": {}}
     if args.worker == "memory":
-        out["memory"] = {name: _memory(_config(name), args.mode == "train") for name in args.configs.split(",")}
+        out["memory"] = {name: _memory(catalog.config(name), args.mode == "train") for name in args.configs.split(",")}
     elif args.worker == "profile":
-        out["profile"] = {name: _profile(_config(name)) for name in args.configs.split(",")}
+        out["profile"] = {name: _profile(catalog.config(name)) for name in args.configs.split(",")}
     else:
         _time_all(args, out)
     print(json.dumps(out))
@@ -180,20 +107,20 @@ def _time_all(args: argparse.Namespace, out: dict[str, Any]) -> None:
         for mode in ([*MODES] if args.mode == "both" else [args.mode]):
             for name in args.configs.split(","):
                 key = f"{mode}/{name}@{threads}"
-                if name == MODEL:
+                if name == catalog.MODEL:
                     if mode != "forward":
                         continue
                     x = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
-                    models = {key: resnet50_dcn(True)}
+                    models = {key: catalog.resnet50_dcn(True)}
                     if args.floor:
-                        models[f"floor:{key}"] = resnet50_dcn(False)
+                        models[f"floor:{key}"] = catalog.resnet50_dcn(False)
                     for k, m in models.items():
                         timeit("m(x)", {"m": m, "x": x}, torch.no_grad(), k, threads)
                     continue
-                c = _config(name)
+                c = catalog.config(name)
                 for dtype in args.dtypes.split(","):
                     dkey = key if dtype == "float32" else f"{mode}/{name}:{dtype}@{threads}"
-                    t = _inputs(c, mode == "train", dtype)
+                    t = catalog.inputs(c, mode == "train", dtype)
                     stmt = "y = f(i, o, w, b, padding=1, mask=m)"
                     if mode == "train":
                         stmt += "; y.backward(g)"
@@ -220,7 +147,7 @@ def _time_all(args: argparse.Namespace, out: dict[str, Any]) -> None:
                                               padding=1, mask=torch.ones_like(t["mask"]))
                             f = torch.nn.functional.conv2d(t["input"], t["weight"], t["bias"], padding=1)
                         out["agreement"][f"conv2d:{key}"] = ((a - f).abs().max() / f.abs().max()).item()
-                t = _inputs(c, False)
+                t = catalog.inputs(c, False)
                 if mode == "forward" and peers:
                     from . import peers as peer_mod
                     with torch.no_grad():
@@ -234,7 +161,7 @@ def _time_all(args: argparse.Namespace, out: dict[str, Any]) -> None:
                         timeit("run()", {"run": run}, torch.no_grad(), f"peer:{p}:{key}", threads)
 
 
-def _memory(c: Config, train: bool) -> dict[str, float]:
+def _memory(c: catalog.Config, train: bool) -> dict[str, float]:
     """Peak RSS growth of one forward call, or with ``train`` one training step (forward +
     backward of all five inputs), beyond what it returns (the output; in train mode the five
     gradients too), in MiB. Run once per process: ``ru_maxrss`` is the process's peak so far,
@@ -244,7 +171,7 @@ def _memory(c: Config, train: bool) -> dict[str, float]:
     import torch
     deform_conv2d = standalone.current_op()
 
-    t = _inputs(c, train)
+    t = catalog.inputs(c, train)
     g = torch.ones(c.batch, c.channels, c.size, c.size) if train else None
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with torch.enable_grad() if train else torch.no_grad():
@@ -257,7 +184,7 @@ def _memory(c: Config, train: bool) -> dict[str, float]:
     return {"output_mib": out_mib, "growth_mib": (peak - before) / 1024, "extra_mib": (peak - before) / 1024 - out_mib}
 
 
-def _profile(c: Config) -> dict[str, float]:
+def _profile(c: catalog.Config) -> dict[str, float]:
     """Where one forward at one thread goes: the GEMM work (``mm`` of C_out x 9*C_in by a
     cache-hot 9*C_in x 128 tile, timed alone and scaled to the B*H*W columns: the op's own GEMMs
     go through the C shim, which the profiler does not see), the layout copies the profiler sees
@@ -269,7 +196,7 @@ def _profile(c: Config) -> dict[str, float]:
     deform_conv2d = standalone.current_op()
 
     torch.set_num_threads(1)
-    t = _inputs(c, False)
+    t = catalog.inputs(c, False)
     run = lambda: deform_conv2d(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"])  # noqa: E731
     with torch.no_grad():
         total = tb.Timer("run()", globals={"run": run}).blocked_autorange(min_run_time=1.0).median
@@ -301,7 +228,7 @@ def _cpu_model() -> str:
 
 
 def _run_worker(n: str, args: argparse.Namespace, what: str, floor: bool = False) -> dict[str, Any]:
-    configs = args.configs if what == "time" else ",".join(c for c in args.configs.split(",") if c != MODEL)
+    configs = args.configs if what == "time" else ",".join(c for c in args.configs.split(",") if c != catalog.MODEL)
     cmd = [variant.python(n), "-m", "tvdcn.bench", "--worker", what, "--configs", configs, "--dtypes", args.dtypes,
            "--mode", args.mode, "--min-run-time", str(args.min_run_time), "--threads", args.threads]
     if floor:
@@ -320,8 +247,8 @@ def main(args: argparse.Namespace) -> int:
         variant.site(n)  # fails early with "run scripts/build.sh"
     args.threads = args.threads or str(os.cpu_count())
     for c in args.configs.split(","):
-        if c != MODEL:
-            _config(c)
+        if c != catalog.MODEL:
+            catalog.config(c)
     peers = [p for p in args.peers.split(",") if p]
     if peers:
         from . import peers as peer_mod
@@ -387,7 +314,7 @@ def main(args: argparse.Namespace) -> int:
         modes = [*MODES] if args.mode == "both" else [args.mode]
         extra["memory"] = {n: {f"{m}/{c}": _run_worker(n, argparse.Namespace(**{**vars(args), "mode": m, "configs": c}),
                                                        "memory")["memory"][c]
-                               for m in modes for c in args.configs.split(",") if c != MODEL} for n in names}
+                               for m in modes for c in args.configs.split(",") if c != catalog.MODEL} for n in names}
     if args.profile:
         extra["profile"] = {n: _run_worker(n, args, "profile")["profile"] for n in names}
     meta = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
@@ -397,127 +324,14 @@ def main(args: argparse.Namespace) -> int:
             "variants": {n: variant.info(n).get("version") for n in names}, "peers": peer_versions,
             "peer_agreement": agreement, "wall_seconds": round(time.monotonic() - t0, 1)}
     result = {"meta": meta, "env": env, "rows": rows, **extra}
-    print(report(result))
+    print(benchreport.report(result))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     info(f"wrote {args.json}")
     if args.plot:
-        plot(rows, names, peers, args.plot)
+        benchreport.plot(rows, names, peers, args.plot)
         info(f"wrote {args.plot}")
     return 0
-
-
-def report(result: dict[str, Any]) -> str:
-    """What a run prints (environment, agreement checks, the tables), from its JSON (``--json``):
-    the same text whether the run just ended or is read back later."""
-    meta, env, rows = result["meta"], result["env"], result["rows"]
-    names, peers = list(meta["variants"]), list(meta["peers"])
-    out = [f"## Environment\n\n- CPU: {meta['cpu']} ({meta['cores']} cores), Python {meta['python']}, "
-           f"torch {meta['torch']}, threads {meta['threads']}",
-           "- variants: " + ", ".join(f"{n} = torchvision {v}" for n, v in meta["variants"].items())]
-    if peers:
-        out.append("- peers: " + ", ".join(f"{p} {v}" for p, v in meta["peers"].items()))
-    # Per check ("conv2d" or a peer): the largest difference relative to the output's magnitude.
-    worst: dict[str, float] = {}
-    for k, v in meta["peer_agreement"].items():
-        w = k.split(":")[0]
-        worst[w] = max(worst.get(w, v), v)
-    if "conv2d" in worst:
-        out.append(f"- {names[0]} with zero offsets and mask 1 against dense conv2d (the floor's check): "
-                   f"{worst.pop('conv2d'):.2g}")
-    if worst:
-        out.append(f"- peers against {names[0]} (largest difference relative to the output's magnitude): "
-                   + ", ".join(f"{w} {v:.2g}" for w, v in sorted(worst.items())))
-    out.append(f"- {meta['mode']}, float32, {meta['kernel']}; {meta['rounds']} interleaved processes per variant;"
-               f" {MODEL}: batch 1, 512x512, plain ResNet-50 as its floor")
-    out.append("\n<details><summary>torch.__config__.parallel_info()</summary>\n\n```\n"
-               + env.get("parallel_info", "").strip() + "\n```\n</details>\n")
-    out.append(markdown(rows, names, peers))
-    if "memory" in result:
-        out.append("\n" + memory_markdown(result["memory"], names))
-    if "profile" in result:
-        out.append("\n" + profile_markdown(result["profile"], names))
-    return "\n".join(out)
-
-
-def markdown(rows: list[dict[str, Any]], names: list[str], peers: list[str] = ()) -> str:
-    """A table ready for a PR body: median (min-max of per-round medians), speedups, and the
-    last variant's time over the dense conv2d floor's and over the best peer's."""
-    last = names[-1]
-    cols = names + [w for w in ["conv2d", *peers] if any(w in r for r in rows)]
-    floor = any("conv2d" in r for r in rows)
-    has_peers = any(f"over_best_peer_{last}" in r for r in rows)
-    head = ["case"] + [f"{n} ms" for n in cols] + [f"speedup {n}" for n in names[1:]]
-    head += [f"{last} / floor"] if floor else []
-    head += [f"{last} / best peer"] if has_peers else []
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["case"]]
-        cells += [f"{r[n]['median_ms']:.2f} ({r[n]['min_ms']:.2f}–{r[n]['max_ms']:.2f})" if n in r else "–"
-                  for n in cols]
-        cells += [f"{r[f'speedup_{n}']:.2f}x" if f"speedup_{n}" in r else "–" for n in names[1:]]
-        if floor:
-            cells += [f"{r[f'over_conv2d_{last}']:.2f}x" if f"over_conv2d_{last}" in r else "–"]
-        if has_peers:
-            cells += [f"{r[f'over_best_peer_{last}']:.2f}x" if f"over_best_peer_{last}" in r else "–"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def memory_markdown(mem: dict[str, dict[str, dict[str, float]]], names: list[str]) -> str:
-    head = ["case", "returned MiB"] + [f"{n}: extra MiB" for n in names]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for case in mem[names[0]]:
-        cells = [case, f"{mem[names[0]][case]['output_mib']:.0f}"] + [f"{mem[n][case]['extra_mib']:.0f}" for n in names]
-        lines.append("| " + " | ".join(cells) + " |")
-    return ("Peak memory growth beyond what the call returns (forward: the output; train, forward + backward: "
-            "the output and the five gradients), one fresh process per case:\n\n" + "\n".join(lines))
-
-
-def profile_markdown(prof: dict[str, dict[str, dict[str, float]]], names: list[str]) -> str:
-    head = ["config", "variant", "forward ms (1 thread)", "GEMM (same size, alone)", "layout copies",
-            "sampling + rest"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for cfg in prof[names[0]]:
-        for n in names:
-            p = prof[n][cfg]
-            lines.append(f"| {cfg} | {n} | {p['total_ms']:.1f} | {p['gemm']:.0%} | {p['layout']:.0%} | "
-                         f"{p['sampling_and_rest']:.0%} |")
-    return ("Where one forward goes at one thread (GEMM: mm on cache-hot 128-column tiles of the same "
-            "operands, timed alone; layout copies: torch.profiler inside the op):\n\n" + "\n".join(lines))
-
-
-def plot(rows: list[dict[str, Any]], names: list[str], peers: list[str], out: Path) -> None:
-    try:
-        import matplotlib
-    except ImportError as e:
-        raise Failure(f"--plot needs matplotlib ({e}): .venv/bin/pip install -r requirements-bench.txt")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cases = sorted({r["case"].rsplit("@", 1)[0] for r in rows})
-    ncols = min(4, len(cases))
-    nrows = (len(cases) + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
-    who = names + ["conv2d", *peers]
-    colors = {w: f"C{i}" for i, w in enumerate(who)}  # the same color for a series in every panel
-    for ax in axes.flat[len(cases):]:
-        ax.set_visible(False)
-    for ax, case in zip(axes.flat, cases):
-        mine = sorted((int(r["case"].rsplit("@", 1)[1]), r) for r in rows if r["case"].rsplit("@", 1)[0] == case)
-        for w in who:
-            pts = [(t, r[w]["median_ms"]) for t, r in mine if w in r]
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=w, color=colors[w])
-        ax.set_title(case, fontsize="small")
-        ax.set_xlabel("threads")
-        ax.set_ylabel("ms")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-    axes[0][0].legend(fontsize="small")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Building variants of the vendored tree, side by side, with caching.
 
-A variant is a name and a commit of the vendored repository: ``baseline`` is ``pristine``,
-``patched`` is the tip of the series, ``prefix-N`` has the first N patches. Each variant has:
+A built variant (tvdcn.variant.Built) is a name and a commit of the vendored repository:
+``baseline`` is ``pristine``, ``patched`` is the tip of the series, ``prefix-N`` has the first N
+patches. Each has:
 
 - its own git worktree under ``.work/build/<name>``, built in place by upstream's ``setup.py``
   (ninja), so a checkout that changes one file recompiles only what depends on it;
@@ -27,7 +28,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths, series
+from . import paths, series, variant
 from .log import Failure, info
 from .pin import Pin
 
@@ -49,7 +50,6 @@ BUILDER_VERSION = 1  # bump when the way variants are built changes
 # finding fatal. Python needs the ASan runtime preloaded (see tvdcn.variant.env).
 SANITIZE_FLAGS = ("-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all "
                   "-fno-omit-frame-pointer -g -O1")
-SANITIZER_SUFFIX = "-asan"
 # "cov": gcc's gcov instrumentation (tvdcn.coverage). Every process that loads the extension adds
 # its counts, at exit, to .gcda files beside the objects in the variant's build tree. -O0 because
 # at -O3 inlining, if-conversion and loop transformations merge, move or delete the code of
@@ -60,10 +60,12 @@ COVERAGE_CFLAGS = "--coverage -fprofile-update=atomic -O0"
 COVERAGE_LDFLAGS = "--coverage"
 COVERAGE_SUFFIX = "-cov"
 INSTRUMENTS = {"asan": (SANITIZE_FLAGS, SANITIZE_FLAGS), "cov": (COVERAGE_CFLAGS, COVERAGE_LDFLAGS)}
+assert tuple(INSTRUMENTS) == variant.INSTRUMENTS
 
 
 @dataclass
-class Variant:
+class Build:
+    """One variant's build: its name (tvdcn.variant), commit of the series and instrumentation."""
     name: str
     commit: str
     instrument: str | None = None  # a key of INSTRUMENTS, or None
@@ -85,25 +87,26 @@ class Variant:
         return paths.BUILDS / self.name
 
 
-def variants_for(prefixes: list[str], wanted: list[str]) -> list[Variant]:
-    """Map variant names (baseline, patched, prefix-N, each optionally -asan or -cov) to commits
-    of the series."""
+def check_names(wanted: list[str]) -> list[variant.Built]:
+    """The variants named in ``wanted``, each one this module builds, or a Failure saying which are."""
     out = []
-    for full in wanted:
-        instrument = next((k for k in INSTRUMENTS if full.endswith(f"-{k}")), None)
-        name = full.removesuffix(f"-{instrument}") if instrument else full
-        if name == "baseline":
-            out.append(Variant(name, prefixes[0]))
-        elif name == "patched":
-            out.append(Variant(name, prefixes[-1]))
-        elif m := re.fullmatch(r"prefix-(\d+)", name):
-            n = int(m.group(1))
-            if n >= len(prefixes):
-                raise Failure(f"{name}: the series has only {len(prefixes) - 1} patches")
-            out.append(Variant(name, prefixes[n]))
-        else:
-            raise Failure(f"unknown variant {full!r} (baseline, patched or prefix-N, each optionally -asan or -cov)")
-        out[-1] = Variant(full, out[-1].commit, instrument)
+    for name in wanted:
+        v = variant.parse(name) if variant.BUILT.fullmatch(name) else None
+        if not isinstance(v, variant.Built):
+            raise Failure(f"unknown variant {name!r} (baseline, patched or prefix-N, each optionally -asan or -cov)")
+        out.append(v)
+    return out
+
+
+def variants_for(prefixes: list[str], wanted: list[str]) -> list[Build]:
+    """The builds of variants named in ``wanted`` (baseline, patched, prefix-N, each optionally
+    -asan or -cov: tvdcn.variant), each with its commit of the series."""
+    out = []
+    for v in check_names(wanted):
+        if v.prefix is not None and v.prefix >= len(prefixes):
+            raise Failure(f"{v.base}: the series has only {len(prefixes) - 1} patches")
+        n = {"baseline": 0, "patched": len(prefixes) - 1}.get(v.base, v.prefix)
+        out.append(Build(v.name, prefixes[n], v.instrument))
     return out
 
 
@@ -113,7 +116,7 @@ def _torch_version() -> str:
     return torch.__version__
 
 
-def _key(v: Variant) -> dict:
+def _key(v: Build) -> dict:
     key = {
         "tree": series.git("rev-parse", f"{v.commit}^{{tree}}"),
         "torch": _torch_version(),
@@ -129,13 +132,13 @@ def _key(v: Variant) -> dict:
     return key
 
 
-def local_version(pin: Pin, v: Variant, n_patches: int, tree: str) -> str:
+def local_version(pin: Pin, v: Build, n_patches: int, tree: str) -> str:
     """PEP 440 local version label: which variant and exactly which tree it was built from."""
     label = "upstream" if n_patches == 0 else f"dcn{n_patches}"
     return f"{pin.version}+{label}{f'.{v.instrument}' if v.instrument else ''}.g{tree[:8]}"
 
 
-def _checkout(v: Variant) -> None:
+def _checkout(v: Build) -> None:
     if (v.worktree / ".git").exists():
         series.git("checkout", "-q", "--detach", "-f", v.commit, cwd=v.worktree)
     else:
@@ -155,7 +158,7 @@ def _compiler_env() -> dict[str, str]:
     return env
 
 
-def build(pin: Pin, v: Variant, n_patches: int) -> tuple[Path | None, bool]:
+def build(pin: Pin, v: Build, n_patches: int) -> tuple[Path | None, bool]:
     """Build one variant (unless its record says it is current). Returns (wheel, reused)."""
     key = _key(v)
     if v.record.exists() and v.site.exists():

@@ -2,7 +2,7 @@
 
 ``python -m tvdcn coverage [--variant patched] [--json PATH] [TESTS / pytest args]`` builds the
 variant's gcov build (``<variant>-cov``, see tvdcn.build.INSTRUMENTS), deletes the counts of
-earlier runs, runs ``python -m pytest`` on the tests with ``TVDCN_PATCHED=<variant>-cov`` (the
+earlier runs, runs ``python -m pytest`` on the tests with ``--patched <variant>-cov`` (the
 baseline stays the plain ``baseline`` build), and reports with gcovr, for
 ``torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp`` only: line and branch coverage, the
 uncovered lines grouped by function, and the template instantiations never called. The JSON
@@ -21,7 +21,6 @@ import argparse
 import importlib.metadata
 import importlib.util
 import json
-import os
 import re
 import subprocess
 import sys
@@ -33,13 +32,11 @@ from . import build as build_mod
 from . import paths, pin as pin_mod, series
 from .log import Failure, info
 
-KERNEL = "torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp"
+KERNEL = str(paths.KERNEL)
 # Fast and meaningful: the grid at every thread count, bad input, fuzzing, the reference, and
 # bfloat16/float16 (the only tests that take the kernels' compute-in-float32 path).
 DEFAULT_TESTS = ["tests/test_threads.py", "tests/test_hardening.py", "tests/test_fuzz.py", "tests/test_reference.py",
                  "tests/test_low_precision.py"]
-# The variables that shape what the tests run, recorded with the figures.
-TEST_ENV = ("TVDCN_PATCHED", "TVDCN_BASELINE", "TVDCN_THREAD_COUNTS", "TVDCN_FUZZ_EXAMPLES", "TVDCN_FUZZ_SEED")
 GCOVR_OPTIONS = ["--merge-lines", "--exclude-throw-branches", "--exclude-unreachable-branches"]
 
 
@@ -130,12 +127,12 @@ def main(args: argparse.Namespace) -> int:
     pytest_args = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else list(args.pytest_args)
     if not any(a.endswith(".py") or "::" in a or Path(a).is_dir() for a in pytest_args):
         pytest_args = DEFAULT_TESTS + pytest_args
-    cmd = [sys.executable, "-m", "pytest", "-q", *pytest_args]
-    info(f"TVDCN_PATCHED={name} {' '.join(cmd[1:])}")
+    # 300 fuzz examples, as the sanitizer run: coverage saturates long before 2,000 (a later
+    # --fuzz-examples among the arguments wins).
+    cmd = [sys.executable, "-m", "pytest", "-q", "--patched", name, "--fuzz-examples", "300", *pytest_args]
+    info(" ".join(cmd[1:]))
     t1 = time.monotonic()
-    env = dict(os.environ, TVDCN_PATCHED=name)
-    env.setdefault("TVDCN_FUZZ_EXAMPLES", "300")  # as scripts/sanitize.sh: coverage saturates long before 2,000
-    rc = subprocess.run(cmd, cwd=paths.REPO, env=env).returncode
+    rc = subprocess.run(cmd, cwd=paths.REPO).returncode
     t_tests = time.monotonic() - t1
     if not any(objects.glob("**/" + KERNEL.replace(".cpp", ".gcda"))):
         raise Failure(f"no counts for {KERNEL} were written under {objects}: did the tests run {name}?")
@@ -149,7 +146,7 @@ def main(args: argparse.Namespace) -> int:
     out = {
         "file": KERNEL, "variant": name, "commit": record["commit"], "tree": record["key"]["tree"],
         "version": record["version"], "tests": pytest_args, "pytest_exit": rc,
-        "env": {k: env[k] for k in TEST_ENV if k in env},
+        "pytest_args": cmd[3:],
         "gcovr": importlib.metadata.version("gcovr"), "gcovr_options": GCOVR_OPTIONS,
         "lines": {"covered": fs["line_covered"], "total": fs["line_total"], "percent": fs["line_percent"]},
         "branches": {"covered": fs["branch_covered"], "total": fs["branch_total"], "percent": fs["branch_percent"]},
@@ -165,7 +162,7 @@ def main(args: argparse.Namespace) -> int:
 
     print(text.rstrip())
     print(f"\nCoverage of {KERNEL} ({record['version']}, tree {out['tree'][:12]}) under: {' '.join(pytest_args)}")
-    print("  with " + " ".join(f"{k}={v}" for k, v in out["env"].items()))
+    print("  with pytest " + " ".join(out["pytest_args"]))
     print(f"  lines     {fs['line_covered']}/{fs['line_total']} ({fs['line_percent']}%)")
     print(f"  branches  {fs['branch_covered']}/{fs['branch_total']} ({fs['branch_percent']}%), "
           "throw and unreachable branches excluded")

@@ -1,6 +1,6 @@
 """A pull-request body for one patch of the series, generated: nothing in it is typed by hand.
 
-``python -m tvdcn pr-body N [--skip-bench] [--skip-checks] [--reuse] [-o FILE]``
+``python -m tvdcn pr-body N [--skip-bench] [--skip-checks] [--reuse] [--fuzz-examples N] [-o FILE]``
 
 ``--reuse`` renders the body again from the last run's results (``bench-results/pr-NNNN-*.json``)
 without running anything: for a patch message or a presentation change.
@@ -9,9 +9,9 @@ without running anything: for a patch message or a presentation change.
 - **Benchmark**: the patch against its parent (variants ``prefix-(N-1)`` and ``prefix-N``, each in
   its own processes, interleaved; ``tvdcn bench``'s Compare-style table with its environment), at
   1 thread and at every core of the machine, forward and training step.
-- **Correctness**: the suite's checks run with the parent as the baseline (``TVDCN_BASELINE``), so
+- **Correctness**: the suite's ``pr`` tests run with the parent as the baseline (``--baseline``), so
   "bit-identical" means "to the code before this patch"; the cases, thread counts and fuzzing
-  budget as the suite reported them (``TVDCN_SUMMARY_JSON``); the last sanitizer run, with the tree it
+  budget as the suite reported them (``--summary-json``); the last sanitizer run, with the tree it
   ran on.
 - **Reproduce**: a script that needs only torch and a torchvision build (main, then this branch):
   it prints timings and a digest of the outputs per thread count.
@@ -25,14 +25,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import paths, series
+from . import catalog, paths, series
 from .log import Failure, info
 
 TRAILERS = ("Signed-off-by:", *series.BOOKKEEPING_TRAILERS)
-# The checks that hold for every prefix of the series (test_hardening pins the final series'
-# error messages, e.g. the dtype list patch 0008 extends, so it is left out here).
-CHECKS = ["tests/test_upstream.py", "tests/test_threads.py", "tests/test_uninitialized.py", "tests/test_reference.py",
-          "tests/test_opcheck.py", "tests/test_fuzz.py", "tests/test_stable_abi.py"]
 CONFIGS = "s32-b1,s64-b1,c3-det"
 
 REPRO = '''\
@@ -121,10 +117,12 @@ def bench(n: int, out: Path, configs: str = CONFIGS) -> str:
     return r.stdout.strip()
 
 
-def checks(n: int, out: Path) -> dict:
-    env = {"TVDCN_BASELINE": f"prefix-{n - 1}", "TVDCN_PATCHED": f"prefix-{n}", "TVDCN_SUMMARY_JSON": str(out),
-           "TVDCN_FUZZ_EXAMPLES": os.environ.get("TVDCN_FUZZ_EXAMPLES", "500")}
-    r = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CHECKS], env=env)
+def checks(n: int, out: Path, fuzz_examples: int = 500) -> dict:
+    """The tests that hold for every prefix of the series (marker ``pr``; test_hardening pins the
+    final series' error messages, e.g. the dtype list patch 0008 extends, so it is not one), with
+    the parent as the baseline; the suite's summary of them."""
+    r = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "pr", "--baseline", f"prefix-{n - 1}",
+              "--patched", f"prefix-{n}", "--summary-json", str(out), "--fuzz-examples", str(fuzz_examples)])
     if not out.exists():
         raise Failure(f"the checks wrote no summary:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
     return json.loads(out.read_text())
@@ -164,7 +162,7 @@ def sanitizer_note() -> str:
 
 def body(n: int, bench_md: str | None, ev: dict | None) -> str:
     subject, text, trailers = message(n)
-    configs = {"s32-b1": (1, 64, 32), "s64-b1": (1, 256, 64), "c3-det": (2, 128, 100)}
+    configs = {c.name: (c.batch, c.channels, c.size) for c in map(catalog.config, CONFIGS.split(","))}
     parts = [f"# {subject}", "", text, "", "## Benchmark", ""]
     # The bench's own headings ("## Environment") go one level below this section's.
     parts.append("\n".join("#" + ln if ln.startswith("## ") else ln for ln in bench_md.splitlines())
@@ -192,20 +190,20 @@ def main(args) -> int:
     bench_json, checks_json = outdir / f"pr-{n:04d}-bench.json", outdir / f"pr-{n:04d}-checks.json"
     if args.reuse:
         # The text again from the last run's results, e.g. after the patch message changed.
-        from . import bench as bench_mod
+        from .benchreport import report
 
         missing = [str(f) for f, skip in ((bench_json, args.skip_bench), (checks_json, args.skip_checks))
                    if not skip and not f.exists()]
         if missing:
             raise Failure(f"--reuse: no results of an earlier run in {', '.join(missing)}; run without --reuse")
-        bench_md = None if args.skip_bench else bench_mod.report(json.loads(bench_json.read_text()))
+        bench_md = None if args.skip_bench else report(json.loads(bench_json.read_text()))
         ev = None if args.skip_checks else json.loads(checks_json.read_text())
     else:
         pin = pin_mod.load()
         for v in build_mod.variants_for(prefixes, [f"prefix-{n - 1}", f"prefix-{n}"]):
             build_mod.build(pin, v, prefixes.index(v.commit))
         bench_md = None if args.skip_bench else bench(n, bench_json, args.configs)
-        ev = None if args.skip_checks else checks(n, checks_json)
+        ev = None if args.skip_checks else checks(n, checks_json, args.fuzz_examples)
     text = body(n, bench_md, ev)
     out = Path(args.output) if args.output else outdir / f"pr-{n:04d}.md"
     out.write_text(text)

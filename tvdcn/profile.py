@@ -49,11 +49,11 @@ LABELS = [c[0] for c in CATEGORIES] + [OTHER]
 # A training step of config argv[1] at argv[2] threads, as step(); both scripts below start so.
 SETUP = """
 import os, sys, time, torch
-from tvdcn import bench, standalone
+from tvdcn import catalog, standalone
 f = standalone.current_op()
 torch.set_num_threads(int(sys.argv[2]))
-c = bench._config(sys.argv[1])
-t = bench._inputs(c, True)
+c = catalog.config(sys.argv[1])
+t = catalog.inputs(c, True)
 g = torch.ones(c.batch, c.channels, c.size, c.size)
 def step():
     f(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"]).backward(g)
@@ -169,7 +169,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tvdcn.profile", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tvdcn profile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variant", default="patched", help="a variant, or sa:<name> for a standalone kernel")
     p.add_argument("--configs", default="s32-b1,s32-b8,s64-b1,c3-det")

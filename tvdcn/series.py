@@ -80,17 +80,22 @@ BOOKKEEPING_TRAILERS = ("Forwarded:", f"{ROUNDING_TRAILER}:", f"{DEPENDENT_TRAIL
                         f"{INVARIANT_TRAILER}:")
 
 
+def _trailer_names(commit: str, since: str, keys: tuple[str, ...]):
+    """Per patch after ``since`` up to ``commit``, oldest first: (subject, one list of result names
+    per trailer key in ``keys``)."""
+    fmt = "%s" + "".join(f"%x00%(trailers:key={k},valueonly,separator=%x2C)" for k in keys) + "%x01"
+    for entry in git("log", "--reverse", f"--format={fmt}", f"{since}..{commit}").split("\x01"):
+        if "\x00" in entry:
+            subject, *values = entry.strip().split("\x00")
+            yield subject, [[n.strip() for n in v.split(",") if n.strip()] for v in values]
+
+
 def declared_rounding(commit: str, since: str = "pristine") -> dict[str, str]:
     """Results whose rounding the patches after ``since`` up to ``commit`` declare changed:
     name -> the subject of the first patch declaring it."""
-    log = git("log", "--reverse", f"--format=%s%x00%(trailers:key={ROUNDING_TRAILER},valueonly,"
-              "separator=%x2C)%x01", f"{since}..{commit}")
     declared: dict[str, str] = {}
-    for entry in log.split("\x01"):
-        if "\x00" not in entry:
-            continue
-        subject, names = entry.strip().split("\x00", 1)
-        for name in filter(None, (n.strip() for n in names.split(","))):
+    for subject, (names,) in _trailer_names(commit, since, (ROUNDING_TRAILER,)):
+        for name in names:
             declared.setdefault(name, subject)
     return declared
 
@@ -99,16 +104,11 @@ def thread_dependent(commit: str) -> dict[str, str]:
     """Results that may depend on the thread count at ``commit``: those a patch up to it declares
     ``Thread-dependent:`` and no later one ``Thread-invariant:``; name -> the declaring subject.
     Counted from pristine whatever the baseline: it is a property of the variant itself."""
-    keys = (DEPENDENT_TRAILER, INVARIANT_TRAILER)
-    fmt = "%s%x00" + "%x00".join(f"%(trailers:key={k},valueonly,separator=%x2C)" for k in keys) + "%x01"
     state: dict[str, str] = {}
-    for entry in git("log", "--reverse", f"--format={fmt}", f"pristine..{commit}").split("\x01"):
-        if "\x00" not in entry:
-            continue
-        subject, dependent, invariant = entry.strip().split("\x00")
-        for name in filter(None, (n.strip() for n in dependent.split(","))):
-            state[name] = subject
-        for name in filter(None, (n.strip() for n in invariant.split(","))):
+    for subject, (dependent, invariant) in _trailer_names(commit, "pristine",
+                                                          (DEPENDENT_TRAILER, INVARIANT_TRAILER)):
+        state.update(dict.fromkeys(dependent, subject))
+        for name in invariant:
             state.pop(name, None)
     return state
 

@@ -12,13 +12,13 @@ For a machine that has torch but not our torchvision builds (the many-core devic
 * ``build`` (there): compile every staged variant at once with ``torch.utils.cpp_extension.load``,
   with torchvision's optimization flags (CPython's ``-O3 -DNDEBUG -fwrapv``, ``-g0``), a
   stable-ABI kernel with ``TORCH_TARGET_VERSION`` = torch 2.11 as upstream main builds it.
-* The benchmark then takes ``sa:<variant>`` like any variant (tvdcn.variant): its process gets
-  ``TVDCN_STANDALONE=<dir>``, and ``op()`` there is a ``deform_conv2d`` with torchvision's
+* The benchmark then takes ``sa:<variant>`` like any variant (tvdcn.variant), and ``op()`` in
+  its process is a ``deform_conv2d`` with torchvision's
   Python signature over the compiled forward and backward (an ``autograd.Function`` with
   torchvision's formula: one backward call returns all five gradients).
 
-Usage: ``python -m tvdcn.standalone stage baseline,prefix-11,patched`` here;
-``python -m tvdcn.standalone build`` there, then ``python -m tvdcn.bench --variants
+Usage: ``python -m tvdcn standalone stage baseline,prefix-11,patched`` here;
+``python -m tvdcn standalone build`` there, then ``python -m tvdcn.bench --variants
 sa:baseline,sa:patched ...`` (needs only torch).
 """
 from __future__ import annotations
@@ -35,12 +35,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import paths
-from .dropin import COMPAT, KERNEL  # the two files of a tree the drop-in wheel takes too
+from . import paths, variant
 from .log import Failure, info
+from .paths import COMPAT, KERNEL  # the two files of a tree the drop-in wheel takes too
 
-ROOT = paths.WORK / "standalone"
-PREFIX = "sa:"
+ROOT = paths.STANDALONE
+PREFIX = variant.STANDALONE_PREFIX
 SCHEMAS = (
     "deform_conv2d(Tensor input, Tensor weight, Tensor offset, Tensor mask, Tensor bias, "
     "SymInt stride_h, SymInt stride_w, SymInt pad_h, SymInt pad_w, SymInt dilation_h, "
@@ -155,21 +155,10 @@ def devtools(dest: Path = DEVTOOLS) -> None:
     info(f"pytest and ninja in {dest}")
 
 
-def variant_dir(name: str) -> Path | None:
-    """``sa:<variant>`` -> its staged directory (None for any other variant name)."""
-    return ROOT / name[len(PREFIX):] if name.startswith(PREFIX) else None
-
-
-def info_of(name: str) -> dict[str, Any]:
-    d = variant_dir(name)
-    meta = json.loads((d / "standalone.json").read_text())
-    return {**meta, "version": f"{meta['variant']} kernel file, standalone ({meta['namespace']})"}
-
-
 def current_op() -> Callable[..., Any]:
     """The ``deform_conv2d`` of this process's variant: torchvision's, or in a ``sa:`` variant's
-    process (``$TVDCN_STANDALONE`` set) the standalone kernels' (``op()``)."""
-    if os.environ.get("TVDCN_STANDALONE"):
+    process the standalone kernels' (``op()``)."""
+    if isinstance(variant.current(), variant.Standalone):
         return op()
     from torchvision.ops import deform_conv2d
 
@@ -179,10 +168,12 @@ def current_op() -> Callable[..., Any]:
 @functools.lru_cache(maxsize=None)
 def op() -> Callable[..., Any]:
     """In a ``sa:`` variant's process: ``deform_conv2d(input, offset, weight, bias=None, stride=1,
-    padding=0, dilation=1, mask=None)`` over the compiled kernels of ``$TVDCN_STANDALONE``."""
+    padding=0, dilation=1, mask=None)`` over that variant's compiled kernels."""
     import torch
 
-    d = Path(os.environ["TVDCN_STANDALONE"])
+    v = variant.current()
+    assert isinstance(v, variant.Standalone), v
+    d = v.dir
     meta = json.loads((d / "standalone.json").read_text())
     torch.ops.load_library(str(d / "build" / f"{meta['namespace']}.so"))
     ops = getattr(torch.ops, meta["namespace"])
@@ -217,7 +208,7 @@ def op() -> Callable[..., Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tvdcn.standalone", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tvdcn standalone", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("stage", help="copy built variants' kernel files to .work/standalone/")

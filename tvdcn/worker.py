@@ -27,6 +27,7 @@ def main() -> int:
 
     import torch
 
+    from . import variant
     from .cases import Case, run
     from .standalone import current_op
 
@@ -49,8 +50,9 @@ def main() -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     tv = sys.modules.get("torchvision")
+    v = variant.current()
     (out / "env.json").write_text(json.dumps({
-        "torchvision": getattr(tv, "__file__", os.environ.get("TVDCN_STANDALONE")),
+        "torchvision": getattr(tv, "__file__", str(v.dir) if isinstance(v, variant.Standalone) else None),
         "version": getattr(tv, "__version__", "standalone kernel"),
         "threads": torch.get_num_threads(), "variant": os.environ.get("TVDCN_VARIANT"),
     }))
