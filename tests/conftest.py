@@ -135,7 +135,9 @@ def declared() -> dict[str, str]:
     global _DECLARED
     if _DECLARED is None:
         pi, bi = variant.info(PATCHED), variant.info(BASELINE)
-        if "declared" in pi:  # standalone kernels (tvdcn.standalone), where the vendored tree may be absent
+        # Standalone kernels (tvdcn.standalone) and the drop-in (its wheel's record) carry the
+        # declarations of the commit they were built from; the vendored tree may be absent or newer.
+        if "declared" in pi:
             _DECLARED = {k: v for k, v in pi["declared"].items() if k not in bi.get("declared", {})}
         else:
             _DECLARED = series.declared_rounding(pi["commit"], bi["commit"])
@@ -152,8 +154,8 @@ def thread_dependent() -> dict[str, str]:
     global _DEPENDENT
     if _DEPENDENT is None:
         pi = variant.info(PATCHED)
-        if "declared" in pi:  # standalone kernels, as in declared()
-            _DEPENDENT = dict(pi.get("thread_dependent", {}))
+        if "thread_dependent" in pi:  # standalone kernels and the drop-in, as in declared()
+            _DEPENDENT = dict(pi["thread_dependent"])
         else:
             _DEPENDENT = series.thread_dependent(pi["commit"])
     return _DEPENDENT

@@ -248,15 +248,17 @@ def compile_command(src: Path, torch_dir: Path, fp_contract: str | None = None) 
 
 def build_wheel(stack: variant.Stack, fp_contract: str | None = None) -> Path:
     """Cross-compile the drop-in for aarch64 from the patched tree (as tvdcn.dropin stages it) and
-    package it with dropin/setup.py; reused while its sources, flags and compiler are unchanged."""
-    rec = variant.dropin_wheel()  # the native wheel of the same sources: its version and commit
+    package it with dropin/setup.py; reused while its sources, flags, compiler and the native wheel
+    (its version and series commit) are unchanged."""
+    rec = variant.dropin_wheel()  # the native wheel of the same sources: its version, commit, declarations
     tree = paths.BUILDS / "patched"
     torch_dir = host_path(stack.base) / "lib" / f"python{stack.python}" / "site-packages" / "torch"
     src = WORK / "src"
     cmd = compile_command(src, torch_dir, fp_contract)
     compiler = _run([CXX, "--version"], "the cross compiler").stdout.splitlines()[0]
     key = {"sources": dropin.sources_sha(tree), "command": cmd, "compiler": compiler,
-           "torch": stack.torch, "version": rec["version"], "builder": dropin.BUILDER_VERSION}
+           "torch": stack.torch, "version": rec["version"], "commit": rec["commit"],
+           "builder": dropin.BUILDER_VERSION}
     dist = variant.dropin_dist(ARCH)
     stamp = dist / "build.json"
     if stamp.exists():
@@ -286,7 +288,8 @@ def build_wheel(stack: variant.Stack, fp_contract: str | None = None) -> Path:
         raise Failure(f"expected one wheel in {dist}, found {wheels}")
     dropin.check_tag(wheels[0])
     stamp.write_text(json.dumps({"key": key, "wheel": str(wheels[0]), "version": rec["version"],
-                                 "commit": rec["commit"], "n_patches": rec["n_patches"]}, indent=2) + "\n")
+                                 **{k: rec[k] for k in ("commit", "n_patches", "declared", "thread_dependent")}},
+                                indent=2) + "\n")
     info(f"{ARCH} drop-in wheel: {wheels[0]}")
     return wheels[0]
 

@@ -29,7 +29,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from . import manylinux, paths, variant
+from . import manylinux, paths, series, variant
 from .log import Failure, info
 from .paths import COMPAT, KERNEL
 from .variant import HOST_ARCH, Stack
@@ -38,7 +38,7 @@ REGISTRATION = "STABLE_TORCH_LIBRARY_IMPL(torchvision, CPU, m)"
 SOURCE = paths.REPO / "dropin"
 WORK = paths.WORK / "dropin"
 DIST = variant.dropin_dist(HOST_ARCH)
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 
 
 def _sha(*files: Path) -> str:
@@ -68,14 +68,26 @@ def sources_sha(tree: Path) -> str:
                                                       and "__pycache__" not in p.parts))
 
 
+def record(rec: dict) -> dict:
+    """What a wheel's build record says of the series, from the variant record ``rec`` it was built
+    from: its commit, its number of patches and the declarations the suite reads at that commit
+    (Rounding-changed, Thread-dependent: tvdcn.series), so a stack run never reads them from a
+    vendored tree that has moved on since."""
+    return {"commit": rec["commit"], "n_patches": rec["n_patches"],
+            "declared": series.declared_rounding(rec["commit"]), "thread_dependent": series.thread_dependent(rec["commit"])}
+
+
 def build_wheel(variant_name: str = "patched") -> Path:
-    """Build (or reuse) the tvdcn-fast wheel from the kernel of ``variant_name`` (built first)."""
+    """Build (or reuse) the tvdcn-fast wheel from the kernel of ``variant_name`` (built first).
+    Reused while its sources, torch, Python and the series commit are unchanged: a commit that
+    changes only a patch's message (its trailers) or adds a patch elsewhere still rebuilds it, so
+    its version and record name the series it was built from."""
     import torch
 
     rec = variant.info(variant_name)
     tree = paths.BUILDS / variant_name
     key = {"sources": sources_sha(tree), "torch": torch.__version__, "python": sysconfig.get_python_version(),
-           "platform": sysconfig.get_platform(), "builder": BUILDER_VERSION}
+           "platform": sysconfig.get_platform(), "commit": rec["commit"], "builder": BUILDER_VERSION}
     stamp = DIST / "build.json"
     if stamp.exists():
         old = json.loads(stamp.read_text())
@@ -100,8 +112,8 @@ def build_wheel(variant_name: str = "patched") -> Path:
     if len(wheels) != 1:
         raise Failure(f"expected one wheel in {DIST}, found {wheels}")
     check_tag(wheels[0])
-    stamp.write_text(json.dumps({"key": key, "wheel": str(wheels[0]), "version": version,
-                                 "commit": rec["commit"], "n_patches": rec["n_patches"]}, indent=2) + "\n")
+    stamp.write_text(json.dumps({"key": key, "wheel": str(wheels[0]), "version": version, **record(rec)},
+                                indent=2) + "\n")
     info(f"drop-in wheel: {wheels[0]}")
     return wheels[0]
 

@@ -114,7 +114,8 @@ def dropin_dist(arch: str = HOST_ARCH) -> Path:
 
 def dropin_wheel(arch: str = HOST_ARCH) -> dict[str, Any]:
     """The record of the last drop-in wheel build for ``arch`` (tvdcn.dropin.build_wheel,
-    tvdcn.aarch64.build_wheel): wheel, version, commit, n_patches."""
+    tvdcn.aarch64.build_wheel): wheel, version, commit, n_patches and the series' declarations at
+    that commit (``declared``, ``thread_dependent``; see tvdcn.series)."""
     stamp = dropin_dist(arch) / "build.json"
     if not stamp.exists():
         how = "python -m tvdcn dropin build" if arch == HOST_ARCH else f"python -m tvdcn {arch}"
@@ -208,9 +209,14 @@ class Stock(Variant):
             raise Failure(f"stack {s.name} is not prepared: {s.prepare_command}")
         d = json.loads(s.record.read_text())
         if self.fast:
+            # The wheel's record carries the series' declarations at its commit (as a standalone
+            # kernel's does): the suite reads them there, not from whatever the vendored tree holds now.
             w = dropin_wheel(s.arch)
+            if "thread_dependent" not in w:
+                raise Failure(f"the drop-in wheel's record predates the declarations it carries: {s.prepare_command}")
             return {"version": f"{s.torchvision} + tvdcn-fast {w['version']} (torch {s.torch})",
-                    "commit": w["commit"], "n_patches": w["n_patches"], "sanitize": False, **d}
+                    "commit": w["commit"], "n_patches": w["n_patches"], "sanitize": False,
+                    "declared": w["declared"], "thread_dependent": w["thread_dependent"], **d}
         from . import series
 
         # Stock torchvision's CPU kernel is upstream's (ported to the stable ABI in 0.29, still the
