@@ -188,7 +188,7 @@ def grid() -> list[Case]:
         Case(batch=1, cin=16, cout=8, h=24, w=24, dtype="float64", ogroups=4, wgroups=2),
         # Measured: upstream's own forward/grad_weight vary with the thread count here (GEMM).
         Case(batch=40, cin=4, cout=5, h=7, w=8),
-        # The backward's column buffer in channel tiles (patch 0023; at most 32 MiB of columns,
+        # The backward's column buffer in channel tiles (patch 0026; at most 32 MiB of columns,
         # at least 16 channels): 28 channels fit here, so the tiles are [0, 28), [28, 48),
         # [48, 76), [76, 96): the weight groups' border (48) ends one, two start inside an offset
         # group (32 channels) and end in the next, and one continues a group.
