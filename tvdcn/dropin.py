@@ -74,7 +74,8 @@ def record(rec: dict) -> dict:
     (Rounding-changed, Thread-dependent: tvdcn.series), so a stack run never reads them from a
     vendored tree that has moved on since."""
     return {"commit": rec["commit"], "n_patches": rec["n_patches"],
-            "declared": series.declared_rounding(rec["commit"]), "thread_dependent": series.thread_dependent(rec["commit"])}
+            "declared": series.declared_rounding(rec["commit"]),
+            "thread_dependent": series.thread_dependent(rec["commit"])}
 
 
 def build_wheel(variant_name: str = "patched") -> Path:
