@@ -74,15 +74,16 @@ BINFMT_LINE = (r":qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x0
 # huge offsets, NaN input and weight, the border positions, four invalid calls and batch 0; no
 # fuzzing; opcheck on a few configurations (--opcheck-configs). See docs/reference.md, "aarch64 under emulation".
 THREAD_COUNTS = "1,2,4"
-H = "tests/test_hardening.py::"
-CHECKS = ["tests/test_dropin.py", "tests/test_manylinux.py", "tests/test_threads.py", "tests/test_reference.py",
+K = "tests/kernel/"
+H = f"{K}test_hardening.py::"
+CHECKS = [f"{K}test_dropin.py", f"{K}test_manylinux.py", f"{K}test_threads.py", f"{K}test_reference.py",
           *(f"{H}test_nonfinite_offsets_behave_like_far_outside[{bad}-float32]" for bad in ("nan", "+inf", "3e9")),
           *(f"{H}test_nan_data_matches_upstream[{where}]" for where in ("input", "weight")),
           *(f"{H}test_border_positions_match_upstream[{dtype}]" for dtype in ("float32", "float64")),
           *(f"{H}test_invalid_argument_raises_clear_error[{name}]"
             for name in ("complex-input", "offset-channels", "huge-padding", "backward-grad-out-dtype")),
           f"{H}test_valid_empty_shapes_work_forward_and_backward[batch-0]",
-          "tests/test_opcheck.py"]
+          f"{K}test_opcheck.py"]
 OPCHECK_CONFIGS = "6"  # --opcheck-configs
 
 

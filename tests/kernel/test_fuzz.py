@@ -9,7 +9,7 @@ count; a crash fails that example and the next one gets a new process):
   * patched agrees with the independent float64 reference (tvdcn.reference).
 
 Budget and seed: pytest options --fuzz-examples (default 2000), --fuzz-seed (default 0). Soak mode:
-scripts/test.sh tests/test_fuzz.py --fuzz-examples 50000
+scripts/test.sh tests/kernel/test_fuzz.py --fuzz-examples 50000
 """
 from __future__ import annotations
 

@@ -24,9 +24,9 @@ def recorded(monkeypatch):
 
 
 def test_test_builds_what_it_compares_and_passes_the_rest_to_pytest(recorded):
-    assert cli.main(["test", "--patched", "prefix-3", "-m", "prefix", "tests/test_threads.py", "-k", "b1"]) == 0
+    assert cli.main(["test", "--patched", "prefix-3", "-m", "prefix", "tests/kernel/test_threads.py", "-k", "b1"]) == 0
     assert recorded["build"] == [["baseline", "prefix-3"]]
-    assert recorded["pytest"] == [["--patched", "prefix-3", "-m", "prefix", "tests/test_threads.py", "-k", "b1"]]
+    assert recorded["pytest"] == [["--patched", "prefix-3", "-m", "prefix", "tests/kernel/test_threads.py", "-k", "b1"]]
     assert cli.main(["test"]) == 0
     assert recorded["build"][-1] == ["baseline", "patched"] and recorded["pytest"][-1] == []
 
