@@ -31,6 +31,7 @@ needs_stack = pytest.mark.skipif(not ON_STACK, reason="run by `python -m tvdcn d
 
 # --- from the suite: one run of the stack checks per stack ---------------------------------------
 
+@pytest.mark.slow  # about 11 minutes per stack on 2 cores
 @pytest.mark.skipif(ON_STACK or isinstance(STACK, variant.Stock) or PATCHED != "patched",
                     reason="the drop-in is built from the whole series (variant patched)")
 @pytest.mark.parametrize("stack", list(variant.STACKS))

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 
 import pytest
+
+# Collected without hypothesis too (the device machine has none; requirements.txt pins it here).
+pytest.importorskip("hypothesis", reason="hypothesis is not installed (requirements.txt pins it)")
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 

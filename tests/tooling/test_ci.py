@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-import yaml
+
+yaml = pytest.importorskip("yaml", reason="pyyaml is not installed (requirements.txt pins it)")
 
 from tvdcn import ci, paths
 
