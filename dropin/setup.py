@@ -4,13 +4,45 @@ directory to which the kernel file and StableABICompat.h of the patched tree hav
 One binary for every torch >= 2.11 and every CPython >= 3.10: the kernel uses only the libtorch
 stable ABI (compiled with TORCH_TARGET_VERSION = torch 2.11) and no Python C API (py_limited_api,
 no torch_python), and is loaded with torch.ops.load_library.
+
+Environment:
+  TVDCN_FAST_VERSION   the version (required)
+  TVDCN_FAST_PLAT      the platform tag, e.g. manylinux_2_28_x86_64 (default: the build machine's);
+                       the library links only libtorch's libraries (not bundled: the wheel requires
+                       torch) and glibc/libstdc++ within that tag (tvdcn.manylinux checks it)
+  TVDCN_FAST_PREBUILT  a compiled _C.so to package instead of compiling here (tvdcn.aarch64
+                       cross-compiles one with flags.py's flags)
 """
 import os
+import shutil
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from torch.utils.cpp_extension import BuildExtension, CppExtension
 
-TARGET = "-DTORCH_TARGET_VERSION=0x020b000000000000"  # torch 2.11, the oldest torch it runs with
+from flags import CXX_FLAGS, SOURCES
+
+PREBUILT = os.environ.get("TVDCN_FAST_PREBUILT")
+
+
+class BinaryDistribution(Distribution):
+    """A prebuilt library is still a platform wheel (abi3), never a pure one."""
+
+    def has_ext_modules(self):
+        return True
+
+
+if PREBUILT:
+    shutil.copy2(PREBUILT, os.path.join("tvdcn_fast", "_C.so"))
+    build = dict(package_data={"tvdcn_fast": ["_C.so"]}, distclass=BinaryDistribution)
+else:
+    build = dict(
+        ext_modules=[CppExtension("tvdcn_fast._C", SOURCES, extra_compile_args={"cxx": CXX_FLAGS},
+                                  py_limited_api=True)],  # torchvision's own flags, plus flags.py's
+        cmdclass={"build_ext": BuildExtension.with_options(no_python_abi_suffix=True)},
+    )
+wheel_options = {"py_limited_api": "cp310"}
+if os.environ.get("TVDCN_FAST_PLAT"):
+    wheel_options["plat_name"] = os.environ["TVDCN_FAST_PLAT"]
 
 setup(
     name="tvdcn-fast",
@@ -21,16 +53,8 @@ setup(
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     packages=["tvdcn_fast"],
-    ext_modules=[
-        CppExtension(
-            "tvdcn_fast._C",
-            ["csrc/ops/cpu/deform_conv2d_kernel.cpp", "csrc/register.cpp"],
-            extra_compile_args={"cxx": ["-g0", TARGET]},  # torchvision's own flags, plus the target
-            py_limited_api=True,
-        )
-    ],
-    cmdclass={"build_ext": BuildExtension.with_options(no_python_abi_suffix=True)},
-    options={"bdist_wheel": {"py_limited_api": "cp310"}},
+    options={"bdist_wheel": wheel_options},
     python_requires=">=3.10",
     install_requires=["torch>=2.11"],
+    **build,
 )

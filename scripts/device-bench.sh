@@ -5,9 +5,9 @@
 #   .venv/bin/python -m tvdcn.standalone devtools      # pytest + ninja for a machine without them
 # and send the checkout with .work/standalone and .work/devpy. There, this script compiles the
 # staged kernel files (tvdcn.standalone), checks patched against baseline bit for bit at 1 and all
-# threads (tests/test_threads.py), and times them side by side (tvdcn.bench). Everything it
-# prints goes to $OUT (default bench-results/device/), step by step, so a cut-off run keeps what
-# it finished. CONFIGS and THREADS override the benchmark's sets.
+# threads (the tests marked `device`: tests/kernel/test_threads.py), and times them side by side
+# (tvdcn.bench). Everything it prints goes to $OUT (default bench-results/device/), step by step,
+# so a cut-off run keeps what it finished. CONFIGS and THREADS override the benchmark's sets.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench-results/device}
@@ -35,8 +35,8 @@ step build "$PY" -m tvdcn.standalone build
 B="$PY -m tvdcn.bench --min-run-time 0.5"
 step train $B --variants sa:baseline,sa:prefix-11,sa:prefix-12,sa:patched --configs "$CONFIGS" --mode train \
     --threads "$THREADS" --rounds 2 --json "$OUT/train.json"
-# By path, not by marker: collecting the whole suite needs packages (hypothesis, yaml) the device lacks.
-step bits "$PY" -m pytest -q tests/test_threads.py --baseline sa:baseline --patched sa:patched --threads "1,$ALL"
+# The files that need packages the device lacks (hypothesis, yaml) skip themselves at collection.
+step bits "$PY" -m pytest -q -m device --baseline sa:baseline --patched sa:patched --threads "1,$ALL"
 SWEEP=1,2,4,8,$ALL
 [ "$ALL" -le 2 ] && SWEEP=1,2
 step sweep $B --variants sa:patched --configs "$CONFIGS" --mode train --threads "$SWEEP" --rounds 1 \

@@ -5,8 +5,8 @@ the same ``torchvision::`` ops), and this process compares the tensors they retu
 
 The suite's parameters are pytest options (``pytest --help``, group "tvdcn"): ``--patched`` (the
 variant under test, default ``patched``; ``prefix-N`` for a prefix), ``--baseline`` (the reference
-variant, default ``baseline``), ``--threads``, ``--fuzz-examples``, ``--fuzz-seed`` and
-``--summary-json``. Variant names: tvdcn.variant. The subsets (``-m prefix`` ...): pytest.ini.
+variant, default ``baseline``), ``--threads``, ``--fuzz-examples``, ``--fuzz-seed``,
+``--opcheck-configs`` and ``--summary-json``. Variant names: tvdcn.variant. The subsets (``-m prefix`` ...): pytest.ini.
 """
 from __future__ import annotations
 
@@ -27,13 +27,14 @@ BASELINE = "baseline"
 THREADS: tuple[int, ...] = (1, 2, 3, 4, 8)
 FUZZ_EXAMPLES = 2000
 FUZZ_SEED = 0
+OPCHECK_CONFIGS: int | None = None
 SUMMARY_JSON: str | None = None
 GRID = grid()
 
 # The environment variables these options replaced: a run that still sets one is stopped, not misled.
 RENAMED = {"TVDCN_PATCHED": "--patched", "TVDCN_BASELINE": "--baseline", "TVDCN_THREAD_COUNTS": "--threads",
            "TVDCN_FUZZ_EXAMPLES": "--fuzz-examples", "TVDCN_FUZZ_SEED": "--fuzz-seed",
-           "TVDCN_SUMMARY_JSON": "--summary-json"}
+           "TVDCN_SUMMARY_JSON": "--summary-json", "TVDCN_OPCHECK_CONFIGS": "--opcheck-configs"}
 
 
 def _thread_counts(text: str) -> tuple[int, ...]:
@@ -57,18 +58,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--fuzz-examples", type=int, default=2000, metavar="N",
                 help="the fuzzing budget of test_fuzz (default: 2000)")
     g.addoption("--fuzz-seed", type=int, default=0, metavar="N", help="the fuzzing seed (default: 0)")
+    g.addoption("--opcheck-configs", type=int, metavar="N",
+                help="test_opcheck on N grid configurations spread over its families, and batch 0, instead of "
+                     "every one (default: all; tvdcn.aarch64 takes 6 under emulation)")
     g.addoption("--summary-json", metavar="PATH",
                 help="also write what ran, on what, with what outcome, to PATH (for tvdcn.prbody)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global PATCHED, BASELINE, THREADS, FUZZ_EXAMPLES, FUZZ_SEED, SUMMARY_JSON
+    global PATCHED, BASELINE, THREADS, FUZZ_EXAMPLES, FUZZ_SEED, OPCHECK_CONFIGS, SUMMARY_JSON
     stale = [f"{k} (now {v})" for k, v in RENAMED.items() if k in os.environ]
     if stale:
         raise pytest.UsageError(f"unset {', '.join(stale)}: the suite's parameters are pytest options")
     PATCHED, BASELINE = config.getoption("patched"), config.getoption("baseline")
     THREADS = _thread_counts(config.getoption("threads"))
     FUZZ_EXAMPLES, FUZZ_SEED = config.getoption("fuzz_examples"), config.getoption("fuzz_seed")
+    OPCHECK_CONFIGS = config.getoption("opcheck_configs")
     SUMMARY_JSON = config.getoption("summary_json")
 
 # Figures for the end-of-run summary: property -> counters.
@@ -130,7 +135,9 @@ def declared() -> dict[str, str]:
     global _DECLARED
     if _DECLARED is None:
         pi, bi = variant.info(PATCHED), variant.info(BASELINE)
-        if "declared" in pi:  # standalone kernels (tvdcn.standalone), where the vendored tree may be absent
+        # Standalone kernels (tvdcn.standalone) and the drop-in (its wheel's record) carry the
+        # declarations of the commit they were built from; the vendored tree may be absent or newer.
+        if "declared" in pi:
             _DECLARED = {k: v for k, v in pi["declared"].items() if k not in bi.get("declared", {})}
         else:
             _DECLARED = series.declared_rounding(pi["commit"], bi["commit"])
@@ -147,8 +154,8 @@ def thread_dependent() -> dict[str, str]:
     global _DEPENDENT
     if _DEPENDENT is None:
         pi = variant.info(PATCHED)
-        if "declared" in pi:  # standalone kernels, as in declared()
-            _DEPENDENT = dict(pi.get("thread_dependent", {}))
+        if "thread_dependent" in pi:  # standalone kernels and the drop-in, as in declared()
+            _DEPENDENT = dict(pi["thread_dependent"])
         else:
             _DEPENDENT = series.thread_dependent(pi["commit"])
     return _DEPENDENT

@@ -260,6 +260,10 @@ def parser() -> argparse.ArgumentParser:
                    help="test files and pytest options (default tests: %s); put -- before them if the first is "
                         "an option" % " ".join(importlib.import_module("tvdcn.coverage").DEFAULT_TESTS))
     c.set_defaults(fn=lambda args: importlib.import_module("tvdcn.coverage").main(args))
+    aa = sub.add_parser("aarch64", help="the drop-in wheel for aarch64 and the stock-stack checks, under emulation",
+                        description=_doc("tvdcn.aarch64"), formatter_class=raw)
+    importlib.import_module("tvdcn.aarch64").add_arguments(aa)
+    aa.set_defaults(fn=lambda args: importlib.import_module("tvdcn.aarch64").main(args))
     sub.add_parser("ci", help=OWN_PARSER["ci"][1], add_help=False)
     return p
 

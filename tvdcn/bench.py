@@ -15,10 +15,9 @@ Timed beside the variants, in the first variant's processes, on the same inputs:
   * for the end-to-end config ``resnet50-dcn`` (a ResNet-50 whose 3x3 convolutions in stages
     c3-c5 are DCNv2 blocks, inference, batch 1, 512x512), the plain ResNet-50 as the floor.
 
-Also, each in fresh processes: ``--memory`` (how much one call -- a forward, or in train mode a
-forward + backward -- grows the process's peak RSS beyond what it returns; one process per case)
-and ``--profile`` (torch.profiler split of one forward at one thread:
-GEMM / layout copies / the rest, which is the sampling).
+Also, in fresh processes: ``--memory`` (how much one call -- a forward, or in train mode a
+forward + backward -- grows the process's peak RSS beyond what it returns; one process per case).
+Where the time goes is the profiler's job (tvdcn.profile).
 
 Reported: median over all measured blocks, the spread (min-max of the per-round medians), the
 speedup of each variant over the first, each variant's ratio to the floor and to the best peer,
@@ -61,8 +60,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "optional dependencies, requirements-bench.txt)")
     p.add_argument("--memory", action="store_true",
                    help="also measure each variant's peak memory growth of one call per config and mode")
-    p.add_argument("--profile", action="store_true",
-                   help="also split one forward per config at one thread: GEMM / layout / sampling")
     p.add_argument("--dtypes", default="float32",
                    help="comma-separated: float32,bfloat16,float16 (cases in another dtype than float32 "
                         "are named case:dtype; a variant without kernels for it shows -)")
@@ -79,8 +76,6 @@ def _worker(args: argparse.Namespace) -> int:
                            "results": {}, "agreement": {}, "peers": {}}
     if args.worker == "memory":
         out["memory"] = {name: _memory(catalog.config(name), args.mode == "train") for name in args.configs.split(",")}
-    elif args.worker == "profile":
-        out["profile"] = {name: _profile(catalog.config(name)) for name in args.configs.split(",")}
     else:
         _time_all(args, out)
     print(json.dumps(out))
@@ -182,39 +177,6 @@ def _memory(c: catalog.Config, train: bool) -> dict[str, float]:
     returned = [y] + ([v.grad for v in t.values()] if train else [])
     out_mib = sum(r.numel() * r.element_size() for r in returned) / 2**20
     return {"output_mib": out_mib, "growth_mib": (peak - before) / 1024, "extra_mib": (peak - before) / 1024 - out_mib}
-
-
-def _profile(c: catalog.Config) -> dict[str, float]:
-    """Where one forward at one thread goes: the GEMM work (``mm`` of C_out x 9*C_in by a
-    cache-hot 9*C_in x 128 tile, timed alone and scaled to the B*H*W columns: the op's own GEMMs
-    go through the C shim, which the profiler does not see), the layout copies the profiler sees
-    inside the op (padding, contiguous copies, the old forward's output transpose and bias add),
-    and the rest: the sampling (im2col), and whatever the op's GEMMs lose against that floor."""
-    import torch
-    import torch.utils.benchmark as tb
-    from torch.profiler import ProfilerActivity, profile
-    deform_conv2d = standalone.current_op()
-
-    torch.set_num_threads(1)
-    t = catalog.inputs(c, False)
-    run = lambda: deform_conv2d(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"])  # noqa: E731
-    with torch.no_grad():
-        total = tb.Timer("run()", globals={"run": run}).blocked_autorange(min_run_time=1.0).median
-        w = t["weight"].reshape(c.channels, -1)
-        pixels = c.batch * c.size * c.size
-        tile = min(128, pixels)
-        cols = torch.rand(w.shape[1], tile)
-        gemm = tb.Timer("torch.mm(w, cols)", globals={"torch": torch, "w": w, "cols": cols}).blocked_autorange(
-            min_run_time=1.0).median * pixels / tile
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            for _ in range(3):
-                run()
-    ev = {e.key: e for e in prof.key_averages()}
-    op = ev["torchvision::deform_conv2d"].cpu_time_total
-    layout = sum(e.self_cpu_time_total for k, e in ev.items() if k in (
-        "aten::constant_pad_nd", "aten::copy_", "aten::add", "aten::fill_", "aten::zero_")) / op
-    return {"total_ms": 1e3 * total, "gemm": gemm / total, "layout": layout,
-            "sampling_and_rest": 1 - gemm / total - layout}
 
 
 def _cpu_model() -> str:
@@ -336,8 +298,6 @@ def main(args: argparse.Namespace) -> int:
         extra["memory"] = {n: {f"{m}/{c}": _run_worker(n, argparse.Namespace(**{**vars(args), "mode": m, "configs": c}),
                                                        "memory")["memory"][c]
                                for m in modes for c in args.configs.split(",") if c != catalog.MODEL} for n in names}
-    if args.profile:
-        extra["profile"] = {n: _run_worker(n, args, "profile")["profile"] for n in names}
     meta = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
             "torch": env.get("torch"), "threads": args.threads, "rounds": args.rounds,
             "min_run_time": args.min_run_time, "mode": args.mode, "dtype": "float32",

@@ -37,8 +37,6 @@ def report(result: dict[str, Any]) -> str:
     out.append(markdown(rows, names, peers))
     if "memory" in result:
         out.append("\n" + memory_markdown(result["memory"], names))
-    if "profile" in result:
-        out.append("\n" + profile_markdown(result["profile"], names))
     return "\n".join(out)
 
 
@@ -74,19 +72,6 @@ def memory_markdown(mem: dict[str, dict[str, dict[str, float]]], names: list[str
         lines.append("| " + " | ".join(cells) + " |")
     return ("Peak memory growth beyond what the call returns (forward: the output; train, forward + backward: "
             "the output and the five gradients), one fresh process per case:\n\n" + "\n".join(lines))
-
-
-def profile_markdown(prof: dict[str, dict[str, dict[str, float]]], names: list[str]) -> str:
-    head = ["config", "variant", "forward ms (1 thread)", "GEMM (same size, alone)", "layout copies",
-            "sampling + rest"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for cfg in prof[names[0]]:
-        for n in names:
-            p = prof[n][cfg]
-            lines.append(f"| {cfg} | {n} | {p['total_ms']:.1f} | {p['gemm']:.0%} | {p['layout']:.0%} | "
-                         f"{p['sampling_and_rest']:.0%} |")
-    return ("Where one forward goes at one thread (GEMM: mm on cache-hot 128-column tiles of the same "
-            "operands, timed alone; layout copies: torch.profiler inside the op):\n\n" + "\n".join(lines))
 
 
 def plot(rows: list[dict[str, Any]], names: list[str], peers: list[str], out: Path) -> None:

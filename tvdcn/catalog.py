@@ -1,6 +1,6 @@
 """What the benchmark measures: the configs by name, their inputs, and ResNet-50 with DCNv2 blocks.
 
-Shared by the benchmark's timing (tvdcn.bench), perf's split of a training step (tvdcn.profile)
+Shared by the benchmark's timing (tvdcn.bench), the profiler (tvdcn.profile)
 and the reproduction script of a PR body (tvdcn.prbody). Every config is a 3x3 deform_conv2d,
 stride 1, padding 1, with mask and bias: ``batch`` images of ``channels`` channels (in and out),
 ``size`` x ``size``.

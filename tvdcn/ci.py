@@ -32,6 +32,7 @@ class Cell:
     level: str
     command: str
     pinned: bool
+    slow: bool = False
 
     @property
     def name(self) -> str:
@@ -48,14 +49,14 @@ class Cell:
 
 def load(path: Path = MATRIX) -> list[Cell]:
     data = tomllib.loads(path.read_text())
-    levels, pin = data["levels"], data["pin"]
+    levels, pin, slow = data["levels"], data["pin"], data.get("slow", [])
     cells = []
     for c in data["cell"]:
         for level in c["levels"]:
             if level not in levels:
                 raise SystemExit(f"{path}: unknown level {level!r} (one of {', '.join(levels)})")
             cells.append(Cell(c["python"], c["torch"], level, levels[level],
-                              (c["python"], c["torch"]) == (pin["python"], pin["torch"])))
+                              (c["python"], c["torch"]) == (pin["python"], pin["torch"]), level in slow))
     names = [c.name for c in cells]
     if len(set(names)) != len(names):
         raise SystemExit(f"{path}: a cell is listed twice")
@@ -64,13 +65,20 @@ def load(path: Path = MATRIX) -> list[Cell]:
 
 def workflow(cells: list[Cell]) -> str:
     """The GitHub Actions workflow: one job per cell, each running `ci/run-cell.sh NAME`."""
-    include = "\n".join(f"          - {{name: {c.name}, python: \"{c.python}\"}}" for c in cells)
+    include = "\n".join(f"          - {{name: {c.name}, python: \"{c.python}\", slow: {str(c.slow).lower()}}}"
+                        for c in cells)
     return f"""\
 # GENERATED from ci/matrix.toml by `python3 -m tvdcn.ci workflow > ci/workflow.yml`; do not edit.
 # GitHub Actions for a fork (copy to .github/workflows/). Each job is one matrix cell, run by
-# `ci/run-cell.sh NAME`, the same command that runs the cell locally.
+# `ci/run-cell.sh NAME`, the same command that runs the cell locally. Slow cells (matrix.toml's
+# `slow`) run on the weekly schedule and on a manual dispatch only.
 name: deform_conv2d patch series
-on: [push, pull_request]
+on:
+  push:
+  pull_request:
+  workflow_dispatch:
+  schedule:
+    - cron: "0 3 * * 0"
 jobs:
   cell:
     name: ${{{{ matrix.name }}}}
@@ -95,7 +103,12 @@ jobs:
           key: tvdcn-${{{{ matrix.name }}}}-${{{{ hashFiles('vendor/torchvision.toml', 'requirements.txt') }}}}
       # On runners without Debian sources the pin's next source (the GitHub tag archive) is used.
       - run: sudo apt-get install -y ccache
-      - run: ci/run-cell.sh ${{{{ matrix.name }}}}
+      - if: ${{{{ !matrix.slow }}}}
+        run: ci/run-cell.sh ${{{{ matrix.name }}}}
+      # Slow cells: on the schedule or a manual dispatch, as root (the aarch64 cell installs Debian
+      # packages, registers binfmt_misc and chroots).
+      - if: ${{{{ matrix.slow && (github.event_name == 'schedule' || github.event_name == 'workflow_dispatch') }}}}
+        run: sudo -E env "PATH=$PATH" ci/run-cell.sh ${{{{ matrix.name }}}}
       - if: always()
         uses: actions/upload-artifact@v4
         with: {{name: "results-${{{{ matrix.name }}}}", path: bench-results/, if-no-files-found: ignore}}
@@ -123,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     cells = load()
     if args.cmd == "list":
         for c in cells:
-            print(f"{c.name:<32} {c.command}")
+            print(f"{c.name:<32} {c.command}{'  (slow)' if c.slow else ''}")
     elif args.cmd == "workflow":
         sys.stdout.write(workflow(cells))
     elif args.cmd == "env":

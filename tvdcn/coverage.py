@@ -35,8 +35,7 @@ from .log import Failure, info
 KERNEL = str(paths.KERNEL)
 # Fast and meaningful: the grid at every thread count, bad input, fuzzing, the reference, and
 # bfloat16/float16 (the only tests that take the kernels' compute-in-float32 path).
-DEFAULT_TESTS = ["tests/test_threads.py", "tests/test_hardening.py", "tests/test_fuzz.py", "tests/test_reference.py",
-                 "tests/test_low_precision.py"]
+DEFAULT_TESTS = [f"tests/kernel/test_{t}.py" for t in ("threads", "hardening", "fuzz", "reference", "low_precision")]
 GCOVR_OPTIONS = ["--merge-lines", "--exclude-throw-branches", "--exclude-unreachable-branches"]
 
 

@@ -12,6 +12,11 @@ packages are installed once into a base environment in the shared cache
 base's packages (a ``.pth`` file) and installs the wheel into it with pip, as a user would. The
 stack is then two variants for the suite (tvdcn.variant, which also lists the stacks): ``tv0.26``
 (torchvision's own kernels) and ``tv0.26+fast`` (the same process after ``import tvdcn_fast``).
+
+The wheel is tagged ``manylinux_2_28_<arch>`` and checked to keep within it (tvdcn.manylinux). A
+stack of another architecture (``aarch64-tv0.29``) is prepared by tvdcn.aarch64, which
+cross-compiles the wheel with the same flags (dropin/flags.py) and uses the helpers here with
+every command run inside its emulated root (``run``).
 """
 from __future__ import annotations
 
@@ -24,16 +29,16 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from . import paths, variant
+from . import manylinux, paths, series, variant
 from .log import Failure, info
 from .paths import COMPAT, KERNEL
-from .variant import Stack
+from .variant import HOST_ARCH, Stack
 
 REGISTRATION = "STABLE_TORCH_LIBRARY_IMPL(torchvision, CPU, m)"
 SOURCE = paths.REPO / "dropin"
 WORK = paths.WORK / "dropin"
-DIST = paths.DROPIN_DIST
-BUILDER_VERSION = 1
+DIST = variant.dropin_dist(HOST_ARCH)
+BUILDER_VERSION = 3
 
 
 def _sha(*files: Path) -> str:
@@ -57,16 +62,33 @@ def stage(tree: Path, dest: Path) -> None:
     shutil.copy2(tree / COMPAT, dest / "csrc" / "ops" / COMPAT.name)
 
 
+def sources_sha(tree: Path) -> str:
+    """The hash of what the wheel is made of: the tree's kernel file and StableABICompat.h, and dropin/."""
+    return _sha(tree / KERNEL, tree / COMPAT, *sorted(p for p in SOURCE.rglob("*") if p.is_file()
+                                                      and "__pycache__" not in p.parts))
+
+
+def record(rec: dict) -> dict:
+    """What a wheel's build record says of the series, from the variant record ``rec`` it was built
+    from: its commit, its number of patches and the declarations the suite reads at that commit
+    (Rounding-changed, Thread-dependent: tvdcn.series), so a stack run never reads them from a
+    vendored tree that has moved on since."""
+    return {"commit": rec["commit"], "n_patches": rec["n_patches"],
+            "declared": series.declared_rounding(rec["commit"]),
+            "thread_dependent": series.thread_dependent(rec["commit"])}
+
+
 def build_wheel(variant_name: str = "patched") -> Path:
-    """Build (or reuse) the tvdcn-fast wheel from the kernel of ``variant_name`` (built first)."""
+    """Build (or reuse) the tvdcn-fast wheel from the kernel of ``variant_name`` (built first).
+    Reused while its sources, torch, Python and the series commit are unchanged: a commit that
+    changes only a patch's message (its trailers) or adds a patch elsewhere still rebuilds it, so
+    its version and record name the series it was built from."""
     import torch
 
     rec = variant.info(variant_name)
     tree = paths.BUILDS / variant_name
-    sources = [tree / KERNEL, tree / COMPAT, *sorted(p for p in SOURCE.rglob("*") if p.is_file()
-                                                      and "__pycache__" not in p.parts)]
-    key = {"sources": _sha(*sources), "torch": torch.__version__, "python": sysconfig.get_python_version(),
-           "platform": sysconfig.get_platform(), "builder": BUILDER_VERSION}
+    key = {"sources": sources_sha(tree), "torch": torch.__version__, "python": sysconfig.get_python_version(),
+           "platform": sysconfig.get_platform(), "commit": rec["commit"], "builder": BUILDER_VERSION}
     stamp = DIST / "build.json"
     if stamp.exists():
         old = json.loads(stamp.read_text())
@@ -79,7 +101,7 @@ def build_wheel(variant_name: str = "patched") -> Path:
     DIST.mkdir(parents=True)
     log = WORK / "build.log"
     info(f"building the drop-in wheel tvdcn-fast {version} from {tree / KERNEL} (log: {log})")
-    env = dict(os.environ, TVDCN_FAST_VERSION=version)
+    env = dict(os.environ, TVDCN_FAST_VERSION=version, TVDCN_FAST_PLAT=plat_tag(HOST_ARCH))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # ninja from the venv
     with open(log, "w") as f:
         r = subprocess.run([sys.executable, "setup.py", "bdist_wheel", "-d", str(DIST)], cwd=src, env=env,
@@ -90,10 +112,23 @@ def build_wheel(variant_name: str = "patched") -> Path:
     wheels = list(DIST.glob("*.whl"))
     if len(wheels) != 1:
         raise Failure(f"expected one wheel in {DIST}, found {wheels}")
-    stamp.write_text(json.dumps({"key": key, "wheel": str(wheels[0]), "version": version,
-                                 "commit": rec["commit"], "n_patches": rec["n_patches"]}, indent=2) + "\n")
+    check_tag(wheels[0])
+    stamp.write_text(json.dumps({"key": key, "wheel": str(wheels[0]), "version": version, **record(rec)},
+                                indent=2) + "\n")
     info(f"drop-in wheel: {wheels[0]}")
     return wheels[0]
+
+
+def plat_tag(arch: str) -> str:
+    return f"{manylinux.TAG}_{arch}"
+
+
+def check_tag(wheel: Path) -> None:
+    """Fail unless every library in ``wheel`` keeps within its manylinux tag (tvdcn.manylinux)."""
+    report = manylinux.audit_wheel(wheel)
+    problems = [f"{lib}: {p}" for lib, r in report["libraries"].items() for p in r["problems"]]
+    if problems:
+        raise Failure(f"{wheel.name} does not fit its {manylinux.TAG} tag:\n  " + "\n  ".join(problems))
 
 
 def _python(version: str) -> str:
@@ -103,8 +138,8 @@ def _python(version: str) -> str:
     return exe
 
 
-def _pip(python: Path | str, *args: str) -> None:
-    r = subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", "-q", *args],
+def _pip(python: Path | str, *args: str, run: list[str] = ()) -> None:
+    r = subprocess.run([*run, str(python), "-m", "pip", "--disable-pip-version-check", "-q", *args],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise Failure(f"pip {' '.join(args)} failed:\n{r.stderr[-3000:]}")
@@ -127,32 +162,41 @@ def ensure_base(stack: Stack) -> Path:
     return stack.base
 
 
-def _purelib(python: Path | str) -> str:
-    return subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+def purelib(python: Path | str, run: list[str] = ()) -> str:
+    return subprocess.run([*run, str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-def install_beside(env: Path, python: str, packages: str, wheel: Path) -> Path:
+def install_beside(env: Path, python: str, packages: str, wheel: Path, run: list[str] = ()) -> Path:
     """A new virtual environment ``env`` (made by ``python``) that sees the installed packages in
     directory ``packages`` (a .pth file) and has ``wheel`` pip-installed, as a user installs it.
-    Returns its interpreter."""
+    ``run`` prefixes every command (an emulated stack's runner, tvdcn.aarch64: then ``env`` and
+    ``wheel`` are at the same paths inside its root). Returns its interpreter."""
     shutil.rmtree(env, ignore_errors=True)
     env.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([python, "-m", "venv", str(env)], check=True)
+    subprocess.run([*run, python, "-m", "venv", str(env)], check=True)
     interpreter = env / "bin" / "python"
-    Path(_purelib(interpreter), "_tvdcn_packages.pth").write_text(packages + "\n")
+    Path(purelib(interpreter, run), "_tvdcn_packages.pth").write_text(packages + "\n")
     # Python 3.11's venv seeds an old setuptools that would hide the one beside torch (torch >= 2.14
     # requires setuptools >= 77); Python 3.12+ seeds none.
-    _pip(interpreter, "uninstall", "-y", "setuptools")
+    _pip(interpreter, "uninstall", "-y", "setuptools", run=run)
     # No index: the wheel's requirements (torch) must be met by the packages it is installed beside.
-    _pip(interpreter, "install", "--no-index", str(wheel))
+    _pip(interpreter, "install", "--no-index", str(wheel), run=run)
     return interpreter
 
 
 def prepare(stack: Stack, wheel: Path) -> Path:
     """A fresh virtual environment with the stack's packages and the wheel pip-installed into it."""
+    if stack.emulated:
+        raise Failure(f"stack {stack.name} runs under emulation: {stack.prepare_command}")
     base = ensure_base(stack)
-    install_beside(stack.env, _python(stack.python), _purelib(base / "bin" / "python"), wheel)
+    install_beside(stack.env, _python(stack.python), purelib(base / "bin" / "python"), wheel)
+    return write_record(stack, wheel)
+
+
+def write_record(stack: Stack, wheel: Path) -> Path:
+    """Check that torch and torchvision import in the stack's prepared environment and record what
+    is installed there (Stack.record); its interpreter."""
     versions = subprocess.run([str(stack.interpreter), "-c",
                                "import torch, torchvision; print(torch.__version__, torchvision.__version__)"],
                               capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""Where a training step's time goes, kernel by kernel: ``python -m tvdcn.profile``.
+"""Where the time goes: ``python -m tvdcn profile`` (the project's one profiler).
 
 The op's internal passes are invisible to ``torch.profiler`` (one op call, and its GEMMs go
 through the C shim), so this samples the process with Linux ``perf record`` while it repeats
@@ -11,6 +11,11 @@ or OpenBLAS, forward and backward together), the kernel's page faults and zeroin
 Each share times the step's median gives milliseconds per pass. Any variant runs, a standalone
 kernel (``sa:<name>``, tvdcn.standalone) included; one process per (config, threads). The labels
 fit the series' kernel file (upstream's forward im2col would be counted as the weight-grad one).
+
+``--forward V1,V2``: where one forward goes at one thread, per config and variant, without perf:
+the GEMM work (``mm`` of the same operands on cache-hot 128-column tiles, timed alone and scaled
+to the op's columns: the op's own GEMMs go through the C shim, which ``torch.profiler`` does not
+see), the layout copies ``torch.profiler`` sees inside the op, and the rest (the sampling).
 
 ``--counters V1,V2``: what a change saves where step times are too noisy to show it. For each
 variant, processes making 1 + ``--steps`` A and 1 + B training steps run under ``perf stat``
@@ -31,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import variant
+from . import catalog, standalone, variant
 from .log import Failure, info
 
 # (label, substrings of the symbol or shared object): the first that matches wins.
@@ -170,6 +175,70 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# --- --forward: where one forward goes at one thread (torch.profiler) -------------------------------
+
+FORWARD = """
+import json, sys
+from tvdcn import catalog, profile
+print(json.dumps({n: profile.forward_split(catalog.config(n)) for n in sys.argv[1].split(",")}))
+"""
+
+
+def forward_split(c: catalog.Config) -> dict[str, float]:
+    """Where one forward at one thread goes: the GEMM work (``mm`` of C_out x 9*C_in by a
+    cache-hot 9*C_in x 128 tile, timed alone and scaled to the B*H*W columns: the op's own GEMMs
+    go through the C shim, which the profiler does not see), the layout copies the profiler sees
+    inside the op (padding, contiguous copies, the old forward's output transpose and bias add),
+    and the rest: the sampling (im2col), and whatever the op's GEMMs lose against that floor."""
+    import torch
+    import torch.utils.benchmark as tb
+    from torch.profiler import ProfilerActivity, profile
+    deform_conv2d = standalone.current_op()
+
+    torch.set_num_threads(1)
+    t = catalog.inputs(c, False)
+    run = lambda: deform_conv2d(t["input"], t["offset"], t["weight"], t["bias"], padding=1, mask=t["mask"])  # noqa: E731
+    with torch.no_grad():
+        total = tb.Timer("run()", globals={"run": run}).blocked_autorange(min_run_time=1.0).median
+        w = t["weight"].reshape(c.channels, -1)
+        pixels = c.batch * c.size * c.size
+        tile = min(128, pixels)
+        cols = torch.rand(w.shape[1], tile)
+        gemm = tb.Timer("torch.mm(w, cols)", globals={"torch": torch, "w": w, "cols": cols}).blocked_autorange(
+            min_run_time=1.0).median * pixels / tile
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(3):
+                run()
+    ev = {e.key: e for e in prof.key_averages()}
+    op = ev["torchvision::deform_conv2d"].cpu_time_total
+    layout = sum(e.self_cpu_time_total for k, e in ev.items() if k in (
+        "aten::constant_pad_nd", "aten::copy_", "aten::add", "aten::fill_", "aten::zero_")) / op
+    return {"total_ms": 1e3 * total, "gemm": gemm / total, "layout": layout,
+            "sampling_and_rest": 1 - gemm / total - layout}
+
+
+def forward_splits(name: str, configs: list[str]) -> dict[str, dict[str, float]]:
+    """forward_split of each config, in one process of variant ``name``."""
+    r = subprocess.run([variant.python(name), "-c", FORWARD, ",".join(configs)], env=variant.env(name),
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Failure(f"the forward split of {name} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def forward_markdown(prof: dict[str, dict[str, dict[str, float]]], names: list[str]) -> str:
+    head = ["config", "variant", "forward ms (1 thread)", "GEMM (same size, alone)", "layout copies",
+            "sampling + rest"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cfg in prof[names[0]]:
+        for n in names:
+            p = prof[n][cfg]
+            lines.append(f"| {cfg} | {n} | {p['total_ms']:.1f} | {p['gemm']:.0%} | {p['layout']:.0%} | "
+                         f"{p['sampling_and_rest']:.0%} |")
+    return ("Where one forward goes at one thread (GEMM: mm on cache-hot 128-column tiles of the same "
+            "operands, timed alone; layout copies: torch.profiler inside the op):\n\n" + "\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tvdcn profile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -182,9 +251,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated variants: perf stat counters per step instead of the split")
     p.add_argument("--steps", default="1,6", help="with --counters: the two step counts A,B")
     p.add_argument("--runs", type=int, default=3, help="with --counters: interleaved rounds")
+    p.add_argument("--forward", metavar="VARIANTS", default=None,
+                   help="comma-separated variants: one forward at one thread split into GEMM / layout copies / "
+                        "sampling + rest (torch.profiler; no perf), instead of the training step's split")
     a = p.parse_args(argv)
     if a.counters:
         return main_counters(a)
+    if a.forward:
+        return main_forward(a)
     try:
         variant.site(a.variant)
         rows = []
@@ -203,6 +277,26 @@ def main(argv: list[str] | None = None) -> int:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps({"variant": a.variant, "rows": rows,
                                       "wall_seconds": round(time.monotonic() - t0, 1)}, indent=2) + "\n")
+    return 0
+
+
+def main_forward(a: argparse.Namespace) -> int:
+    names, configs = a.forward.split(","), [c for c in a.configs.split(",") if c != catalog.MODEL]
+    t0 = time.monotonic()
+    try:
+        splits = {}
+        for n in names:
+            info(f"{n}: one forward per config at one thread, under torch.profiler")
+            splits[n] = forward_splits(n, configs)
+    except Failure as e:
+        print(f"tvdcn.profile: error: {e}", file=sys.stderr)
+        return 1
+    print(forward_markdown(splits, names))
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps({"variants": {n: variant.info(n).get("version") for n in names},
+                                      "forward": splits, "wall_seconds": round(time.monotonic() - t0, 1)},
+                                     indent=2) + "\n")
     return 0
 
 

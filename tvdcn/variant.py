@@ -7,7 +7,9 @@ A variant is one of three kinds (``parse(name)`` returns the typed object):
   into ``.work/variants/<name>/site``; any other folder there is a built variant too.
 - ``Stock``: a stock torch + torchvision release from PyPI (``tv0.26``, ``tv0.28``, ``tv0.29``:
   ``STACKS``) in its own virtual environment, and ``tv0.26+fast``: the same with the drop-in wheel
-  imported (tvdcn.dropin builds the wheel and prepares the environments).
+  imported (tvdcn.dropin builds the wheel and prepares the environments). A stack of another
+  architecture (``aarch64-tv0.29``: ``EMULATED``) lives in an emulated Debian root (tvdcn.aarch64
+  prepares it): its interpreter is a script that runs the root's Python under qemu-user.
 - ``Standalone``: ``sa:<variant>``, that variant's kernel file compiled alone (tvdcn.standalone).
 
 Each gives its interpreter (``python``), its install (``site``), what it is (``info``) and the
@@ -20,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -33,6 +36,7 @@ from .log import Failure
 INSTRUMENTS = ("asan", "cov")  # the suffixes of instrumented builds (compiler flags: tvdcn.build)
 FAST_SUFFIX = "+fast"
 STANDALONE_PREFIX = "sa:"
+HOST_ARCH = platform.machine()
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,18 @@ class Stack:
     # drop-in keeps, bar the series' declared changes): name -> what was measured. The suite
     # compares these with the drop-in's within twice the reference tolerance instead of by bits.
     differs: tuple[tuple[str, str], ...] = ()
+    arch: str = HOST_ARCH
+
+    @property
+    def emulated(self) -> bool:
+        return self.arch != HOST_ARCH
 
     @property
     def base(self) -> Path:
-        """The cached environment with torch and torchvision installed (tvdcn.dropin.ensure_base)."""
-        return paths.STACK_BASES / f"torch{self.torch}-tv{self.torchvision}-py{self.python}"
+        """The cached environment with torch and torchvision installed (tvdcn.dropin.ensure_base), as
+        the stack's own Python sees it: inside the root when emulated (tvdcn.aarch64.ensure_base)."""
+        name = f"torch{self.torch}-tv{self.torchvision}-py{self.python}"
+        return Path("/opt/tvdcn/stacks") / name if self.emulated else paths.STACK_BASES / name
 
     @property
     def env(self) -> Path:
@@ -59,7 +70,13 @@ class Stack:
 
     @property
     def interpreter(self) -> Path:
-        return self.env / "bin" / "python"
+        # Emulated: a script that runs the environment's Python inside the root (tvdcn.aarch64).
+        return self.env / ("host-python" if self.emulated else "bin/python")
+
+    @property
+    def prepare_command(self) -> str:
+        """What makes this stack's environment."""
+        return f"python -m tvdcn {self.arch}" if self.emulated else f"python -m tvdcn dropin prepare {self.name}"
 
     @property
     def record(self) -> Path:
@@ -69,21 +86,40 @@ class Stack:
 
 # The releases people run: each torchvision with the torch its wheel requires. 0.26 and 0.28 ship
 # the legacy ATen extension (_C.so), 0.29 only the stable-ABI one (_C_stable.so).
+TV029_GRAD_WEIGHT = (
+    "grad_weight", "torchvision 0.29's stable-ABI kernel sums grad_weight over blocks of 32 images in another "
+                   "order: it differs from 0.21's (and 0.26's, 0.28's) by up to 1.7e-7 of its magnitude, only "
+                   "for batches above 32")
 STACKS = {s.name: s for s in (
     Stack("tv0.26", "2.11.0", "0.26.0"),
     Stack("tv0.28", "2.13.0", "0.28.0"),
-    Stack("tv0.29", "2.14.1", "0.29.1", differs=(
-        ("grad_weight", "torchvision 0.29's stable-ABI kernel sums grad_weight over blocks of 32 images in "
-                        "another order: it differs from 0.21's (and 0.26's, 0.28's) by up to 1.7e-7 of its "
-                        "magnitude, only for batches above 32"),)),
+    Stack("tv0.29", "2.14.1", "0.29.1", differs=(TV029_GRAD_WEIGHT,)),
+)}
+# Stacks of another architecture, run under emulation by `python -m tvdcn aarch64` (tvdcn.aarch64)
+# rather than by `dropin test`: Debian 12's Python 3.11 in an arm64 root, PyPI's aarch64 wheels.
+EMULATED = {s.name: s for s in (
+    Stack("aarch64-tv0.29", "2.14.1", "0.29.1", arch="aarch64", differs=(
+        (TV029_GRAD_WEIGHT[0], TV029_GRAD_WEIGHT[1] + "; and with this torch's BLAS (NVPL), the weight GEMM "
+                                                      "in channel tiles (patch 0026, layers whose columns exceed "
+                                                      "32 MiB) rounds otherwise than the whole GEMM, seen at batch "
+                                                      "8, 96 channels, 64x64 (results/2026-11-30/"
+                                                      "aarch64-fp-contract.txt)"),)),
 )}
 
 
-def dropin_wheel() -> dict[str, Any]:
-    """The record of the last drop-in wheel build (tvdcn.dropin.build_wheel): wheel, version, commit."""
-    stamp = paths.DROPIN_DIST / "build.json"
+def dropin_dist(arch: str = HOST_ARCH) -> Path:
+    """Where the drop-in wheel for ``arch`` and its build record go (another architecture's: tvdcn.aarch64)."""
+    return paths.DROPIN_DIST if arch == HOST_ARCH else paths.DIST / f"dropin-{arch}"
+
+
+def dropin_wheel(arch: str = HOST_ARCH) -> dict[str, Any]:
+    """The record of the last drop-in wheel build for ``arch`` (tvdcn.dropin.build_wheel,
+    tvdcn.aarch64.build_wheel): wheel, version, commit, n_patches and the series' declarations at
+    that commit (``declared``, ``thread_dependent``; see tvdcn.series)."""
+    stamp = dropin_dist(arch) / "build.json"
     if not stamp.exists():
-        raise Failure("the drop-in wheel is not built: python -m tvdcn dropin build")
+        how = "python -m tvdcn dropin build" if arch == HOST_ARCH else f"python -m tvdcn {arch}"
+        raise Failure(f"the drop-in wheel for {arch} is not built: {how}")
     return json.loads(stamp.read_text())
 
 
@@ -159,7 +195,7 @@ class Stock(Variant):
 
     def python(self) -> str:
         if not self.stack.interpreter.exists():
-            raise Failure(f"stack {self.stack.name} is not prepared: python -m tvdcn dropin prepare {self.stack.name}")
+            raise Failure(f"stack {self.stack.name} is not prepared: {self.stack.prepare_command}")
         return str(self.stack.interpreter)
 
     def site(self) -> Path:
@@ -170,12 +206,17 @@ class Stock(Variant):
         """Its versions and, for the drop-in, the series commit of the wheel's kernel."""
         s = self.stack
         if not s.record.exists():
-            raise Failure(f"stack {s.name} is not prepared: python -m tvdcn dropin prepare {s.name}")
+            raise Failure(f"stack {s.name} is not prepared: {s.prepare_command}")
         d = json.loads(s.record.read_text())
         if self.fast:
-            w = dropin_wheel()
+            # The wheel's record carries the series' declarations at its commit (as a standalone
+            # kernel's does): the suite reads them there, not from whatever the vendored tree holds now.
+            w = dropin_wheel(s.arch)
+            if "thread_dependent" not in w:
+                raise Failure(f"the drop-in wheel's record predates the declarations it carries: {s.prepare_command}")
             return {"version": f"{s.torchvision} + tvdcn-fast {w['version']} (torch {s.torch})",
-                    "commit": w["commit"], "n_patches": w["n_patches"], "sanitize": False, **d}
+                    "commit": w["commit"], "n_patches": w["n_patches"], "sanitize": False,
+                    "declared": w["declared"], "thread_dependent": w["thread_dependent"], **d}
         from . import series
 
         # Stock torchvision's CPU kernel is upstream's (ported to the stable ABI in 0.29, still the
@@ -232,14 +273,14 @@ def parse(name: str) -> Variant:
     if name.startswith(STANDALONE_PREFIX) and len(name) > len(STANDALONE_PREFIX):
         return Standalone(name, of=name[len(STANDALONE_PREFIX):])
     stack = name.removesuffix(FAST_SUFFIX)
-    if stack in STACKS:
-        return Stock(name, stack=STACKS[stack], fast=name != stack)
+    if stack in STACKS or stack in EMULATED:
+        return Stock(name, stack={**STACKS, **EMULATED}[stack], fast=name != stack)
     if m := BUILT.fullmatch(name):
         return Built(name, base=m.group(1), instrument=m.group(2))
     if re.fullmatch(r"[\w.+-]+", name) and (paths.VARIANTS / name).is_dir():
         return Built(name)
     raise Failure(f"unknown variant {name!r}: baseline, patched or prefix-N (each optionally -asan or -cov), "
-                  f"a stock stack ({', '.join(STACKS)}, each optionally {FAST_SUFFIX}), sa:<variant>, "
+                  f"a stock stack ({', '.join([*STACKS, *EMULATED])}, each optionally {FAST_SUFFIX}), sa:<variant>, "
                   f"or a folder under {paths.VARIANTS}")
 
 

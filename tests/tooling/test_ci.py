@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-import yaml
+
+yaml = pytest.importorskip("yaml", reason="pyyaml is not installed (requirements.txt pins it)")
 
 from tvdcn import ci, paths
 
@@ -49,3 +50,13 @@ def test_local_runner_knows_every_cell():
 def test_ci_script_calls_the_readme_test_command_only():
     lines = [ln for ln in (paths.REPO / ".ci" / "run").read_text().splitlines() if ln and not ln.startswith("#")]
     assert lines[-1] == "exec scripts/test.sh"
+
+
+def test_aarch64_cell_is_slow_and_only_it():
+    cells = ci.load()
+    assert [c.name for c in cells if c.slow] == ["py3.11-torch2.13.0-aarch64"]
+    assert "slow: true" in next(ln for ln in ci.WORKFLOW.read_text().splitlines() if "aarch64" in ln)
+    steps = [s for s in yaml.safe_load(ci.WORKFLOW.read_text())["jobs"]["cell"]["steps"]
+             if "run-cell" in s.get("run", "")]
+    assert [s["if"] for s in steps] == ["${{ !matrix.slow }}", "${{ matrix.slow && (github.event_name == 'schedule' || "
+                                                               "github.event_name == 'workflow_dispatch') }}"]

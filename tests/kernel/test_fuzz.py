@@ -9,12 +9,15 @@ count; a crash fails that example and the next one gets a new process):
   * patched agrees with the independent float64 reference (tvdcn.reference).
 
 Budget and seed: pytest options --fuzz-examples (default 2000), --fuzz-seed (default 0). Soak mode:
-scripts/test.sh tests/test_fuzz.py --fuzz-examples 50000
+scripts/test.sh tests/kernel/test_fuzz.py --fuzz-examples 50000
 """
 from __future__ import annotations
 
 
 import pytest
+
+# Collected without hypothesis too (the device machine has none; requirements.txt pins it here).
+pytest.importorskip("hypothesis", reason="hypothesis is not installed (requirements.txt pins it)")
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 

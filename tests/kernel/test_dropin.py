@@ -31,6 +31,7 @@ needs_stack = pytest.mark.skipif(not ON_STACK, reason="run by `python -m tvdcn d
 
 # --- from the suite: one run of the stack checks per stack ---------------------------------------
 
+@pytest.mark.slow  # about 11 minutes per stack on 2 cores
 @pytest.mark.skipif(ON_STACK or isinstance(STACK, variant.Stock) or PATCHED != "patched",
                     reason="the drop-in is built from the whole series (variant patched)")
 @pytest.mark.parametrize("stack", list(variant.STACKS))
@@ -47,8 +48,8 @@ def test_wheel_passes_the_checks_on_stock_stack(stack):
 
 @needs_stack
 def test_wheel_is_one_binary_for_every_python_and_torch():
-    wheel = variant.dropin_wheel()["wheel"]
-    assert wheel.endswith("-cp310-abi3-linux_x86_64.whl"), wheel
+    wheel = variant.dropin_wheel(STACK.stack.arch)["wheel"]
+    assert wheel.endswith(f"-cp310-abi3-manylinux_2_28_{STACK.stack.arch}.whl"), wheel
     with zipfile.ZipFile(wheel) as z:
         meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
     assert "Requires-Dist: torch>=2.11" in meta.splitlines()
@@ -141,9 +142,11 @@ def test_schema_mismatch_is_a_clear_error_and_routes_nothing(tmp_path):
 @needs_stack
 def test_stack_is_the_one_asked_for():
     stack = STACK.stack
-    r = run_snippet(BASELINE, "import json, torch, torchvision, importlib.metadata as m\n"
-                              "print(json.dumps([torch.__version__, torchvision.__version__, m.version('tvdcn-fast')]))")
+    r = run_snippet(BASELINE, "import json, platform, torch, torchvision, importlib.metadata as m\n"
+                              "print(json.dumps([torch.__version__, torchvision.__version__, m.version('tvdcn-fast'), "
+                              "platform.machine()]))")
     assert r.returncode == 0, describe_failure(r.returncode, r.stderr)
-    torch_v, tv_v, fast_v = json.loads(r.stdout.strip().splitlines()[-1])
+    torch_v, tv_v, fast_v, machine = json.loads(r.stdout.strip().splitlines()[-1])
+    assert machine == stack.arch, machine
     assert torch_v.split("+")[0] == stack.torch and tv_v.split("+")[0] == stack.torchvision, (torch_v, tv_v)
-    assert fast_v == variant.dropin_wheel()["version"]
+    assert fast_v == variant.dropin_wheel(stack.arch)["version"]

@@ -24,9 +24,9 @@ def recorded(monkeypatch):
 
 
 def test_test_builds_what_it_compares_and_passes_the_rest_to_pytest(recorded):
-    assert cli.main(["test", "--patched", "prefix-3", "-m", "prefix", "tests/test_threads.py", "-k", "b1"]) == 0
+    assert cli.main(["test", "--patched", "prefix-3", "-m", "prefix", "tests/kernel/test_threads.py", "-k", "b1"]) == 0
     assert recorded["build"] == [["baseline", "prefix-3"]]
-    assert recorded["pytest"] == [["--patched", "prefix-3", "-m", "prefix", "tests/test_threads.py", "-k", "b1"]]
+    assert recorded["pytest"] == [["--patched", "prefix-3", "-m", "prefix", "tests/kernel/test_threads.py", "-k", "b1"]]
     assert cli.main(["test"]) == 0
     assert recorded["build"][-1] == ["baseline", "patched"] and recorded["pytest"][-1] == []
 
@@ -61,7 +61,7 @@ def test_help_lists_every_command():
     r = subprocess.run([sys.executable, "-m", "tvdcn", "--help"], cwd=paths.REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     for cmd in ("build", "test", "sanitize", "prefixes", "export", "run", "bench", "profile", "standalone", "apply",
-                "pr-body", "dropin", "coverage", "ci"):
+                "pr-body", "dropin", "coverage", "aarch64", "ci"):
         assert f"\n    {cmd} " in r.stdout or f"\n    {cmd}\n" in r.stdout, cmd
     assert "worker" not in r.stdout and "threadprobe" not in r.stdout
 

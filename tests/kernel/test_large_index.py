@@ -19,6 +19,8 @@ import pytest
 from conftest import PATCHED, SUMMARY
 from tvdcn.isolate import describe_failure, run_snippet
 
+pytestmark = [pytest.mark.slow]
+
 CODE = """
 import json
 from torchvision.ops import deform_conv2d

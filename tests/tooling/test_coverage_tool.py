@@ -39,9 +39,10 @@ def test_cov_flags_key_and_label(monkeypatch):
 def test_coverage_command_line(monkeypatch):
     seen = []
     monkeypatch.setattr(coverage, "main", lambda args: seen.append(args) or 0)
-    assert cli.main(["coverage", "--variant", "prefix-3", "tests/test_threads.py", "-k", "a and not b"]) == 0
+    assert cli.main(["coverage", "--variant", "prefix-3", "tests/kernel/test_threads.py", "-k", "a and not b"]) == 0
     assert cli.main(["coverage", "--", "-x"]) == 0
-    assert seen[0].variant == "prefix-3" and seen[0].pytest_args == ["tests/test_threads.py", "-k", "a and not b"]
+    assert seen[0].variant == "prefix-3"
+    assert seen[0].pytest_args == ["tests/kernel/test_threads.py", "-k", "a and not b"]
     assert seen[1].variant == "patched" and seen[1].pytest_args == ["--", "-x"]
 
 
