@@ -8,7 +8,7 @@ from conftest import GRID, PATCHED, SUMMARY, THREADS, result, thread_dependent
 from tvdcn.cases import make_inputs
 from tvdcn.reference import mismatches, run_ref
 
-pytestmark = [pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer]
+pytestmark = [pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer, pytest.mark.lowered]
 
 
 @pytest.mark.parametrize("case", GRID, ids=[c.id for c in GRID])

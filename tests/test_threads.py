@@ -21,7 +21,8 @@ from conftest import (BASELINE, GRID, PATCHED, SUMMARY, THREADS, declared, diffe
                       undeclared_differences)
 
 IDS = [c.id for c in GRID]
-pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer]
+pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer,
+              pytest.mark.lowered]
 
 
 @pytest.mark.parametrize("threads", THREADS)
