@@ -29,7 +29,7 @@ def test_lowered_key_and_label(monkeypatch):
     plain, lo, locov = build.variants_for(PREFIXES, ["patched", "patched-lowered", "patched-lowered-cov"])
     keys = [build._key(v) for v in (plain, lo, locov)]
     assert "lowered" not in keys[0]  # a plain build's key (and build) stays what it was
-    assert keys[1]["lowered"] == keys[2]["lowered"] == [list(s) for s in lowered.SUBSTITUTIONS]
+    assert keys[1]["lowered"] == keys[2]["lowered"] == lowered.record()  # a changed declaration rebuilds too
     assert keys[2]["instrument"][0] == "cov"
     labels = [build.local_version(pin.load(), v, 3, "ab" * 20).split("+")[1] for v in (plain, lo, locov)]
     assert labels == ["dcn3.gabababab", "dcn3.lowered.gabababab", "dcn3.lowered.cov.gabababab"]
