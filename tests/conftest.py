@@ -234,9 +234,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if low:
         tr.write_line(f"{PATCHED} has lowered thresholds (tvdcn.lowered): "
                       + "; ".join(f"{t['what']} `{t['to']}`" for t in low["thresholds"]))
-        for kind, label in (("rounding_changed", "compared with the reference, not baseline's bits"),
-                            ("thread_dependent", "left out of the thread-invariance checks")):
+        for kind, label in (("rounding_changed", "rounding changed: compared with the reference, not baseline's bits "
+                                                  "(but with them on the exact cases)"),
+                            ("thread_dependent", "thread-dependent: left out of the thread-invariance checks")):
+            by_why: dict[str, list[str]] = {}
             for k, why in low.get(kind, {}).items():
-                tr.write_line(f"  lowered build declares {k} {kind.replace('_', ' ')}: {label} ({why})")
+                by_why.setdefault(why, []).append(k)
+            for why, names in by_why.items():
+                tr.write_line(f"  it declares {', '.join(names)} {label}; why: {why}")
     for prop, counts in SUMMARY.items():
         tr.write_line(f"{prop}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
