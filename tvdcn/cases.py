@@ -201,9 +201,11 @@ def grid() -> list[Case]:
         Case(batch=3, cin=4, cout=6, h=3, w=3, pad=(0, 0)),
         # A partial last forward tile: 100 pixels in tiles of 64.
         Case(batch=11, cin=4, cout=6, h=10, w=10),
-        # The backward's channel tiles across two 32-image blocks: 28 channels fit, tiles [0, 28)
-        # (crossing the offset groups' border at 16) and [28, 32), in each block.
-        Case(batch=64, cin=32, cout=4, h=32, w=32, ogroups=2),
+        # The backward's channel tiles across two 32-image blocks: 16 channels fit, tiles [0, 16)
+        # and [16, 32) (each over two offset groups), in each block. Exact values: with normal ones
+        # grad_weight's column blocks round differently from baseline's whole GEMM at 4 threads
+        # (MKL), which patch 0026 does not declare (docs/results.md, 2026-11-30).
+        Case(batch=64, cin=32, cout=4, h=32, w=32, ogroups=4, dtype="float64", values="exact"),
         # Under the lowered build (tvdcn.lowered) the shapes from batch 3 on (these too) also run
         # several forward chunks, the 64-bit instantiations, and channel tiles in every block.
     ]
