@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import benchreport, catalog, paths, standalone, variant
+from . import benchreport, catalog, paths, series, standalone, variant
 from .log import Failure, info
 
 
@@ -239,12 +239,33 @@ def _run_worker(n: str, args: argparse.Namespace, what: str, floor: bool = False
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def stale(name: str) -> str | None:
+    """Why a built ``patched`` or ``prefix-N`` variant is not of the vendored series as it stands
+    (after the series was edited or renumbered), or None."""
+    v = variant.parse(name)
+    if not isinstance(v, variant.Built) or (v.base != "patched" and v.prefix is None) or not paths.SRC.is_dir():
+        return None
+    commits = series.git("rev-list", "--reverse", "pristine..series").split()
+    if v.prefix is not None and not 0 < v.prefix <= len(commits):
+        return f"variant {name!r}: the series has {len(commits)} patches"
+    want = commits[-1] if v.prefix is None else commits[v.prefix - 1]
+    tree = series.git("rev-parse", f"{want}^{{tree}}")
+    have = str(v.info().get("key", {}).get("tree"))
+    if have == tree:
+        return None
+    what = "tip" if v.prefix is None else f"patch {v.prefix}"
+    return (f"variant {name!r} was built from tree {have[:12]}, not from the series' {what} (tree {tree[:12]}): "
+            f"run python -m tvdcn build --variant {name}")
+
+
 def main(args: argparse.Namespace) -> int:
     if args.worker:
         return _worker(args)
     names = args.variants.split(",")
     for n in names:
         variant.site(n)  # fails early with "run scripts/build.sh"
+        if why := stale(n):
+            raise Failure(why)
     args.threads = args.threads or str(os.cpu_count())
     for c in args.configs.split(","):
         if c != catalog.MODEL:

@@ -39,7 +39,9 @@ CATEGORIES = [
     ("offset+mask grads", ("compute_grad_offset_and_mask", "col2im_coord")),
     ("input grad (col2im)", ("compute_grad_input", "deformable_col2im")),
     ("weight-grad im2col", ("deformable_im2col",)),
-    ("forward sampling", ("deform_conv2d_forward_kernel", "copy_padded_channels_last", "bilinear_interpolate")),
+    ("forward sampling", ("deform_conv2d_forward_kernel", "bilinear_interpolate")),
+    # The zero-bordered input copies (forward and backward), and older series' forward copy.
+    ("padded copies", ("padded_copy", "copy_padded_channels_last")),
     ("GEMM", ("gemm", "mkl_blas", "openblas", "dnnl", "blas_thread")),
     ("kernel: page faults, zeroing", ("[k]",)),
 ]
