@@ -141,7 +141,16 @@ def declared() -> dict[str, str]:
             _DECLARED = {k: v for k, v in pi["declared"].items() if k not in bi.get("declared", {})}
         else:
             _DECLARED = series.declared_rounding(pi["commit"], bi["commit"])
+        # A build with lowered thresholds (tvdcn.lowered) declares its own, beyond the series'.
+        for k in lowered_declared("rounding_changed"):
+            _DECLARED.setdefault(k, f"lowered thresholds of {PATCHED}")
     return _DECLARED
+
+
+def lowered_declared(kind: str) -> dict[str, str]:
+    """What the variant under test, if built with lowered thresholds (tvdcn.lowered), declares
+    in its build record: ``rounding_changed`` or ``thread_dependent`` results, name -> why."""
+    return dict(variant.info(PATCHED).get("lowered", {}).get(kind, {}))
 
 
 _DEPENDENT: dict[str, str] | None = None
@@ -158,6 +167,8 @@ def thread_dependent() -> dict[str, str]:
             _DEPENDENT = dict(pi["thread_dependent"])
         else:
             _DEPENDENT = series.thread_dependent(pi["commit"])
+        for k in lowered_declared("thread_dependent"):
+            _DEPENDENT.setdefault(k, f"lowered thresholds of {PATCHED}")
     return _DEPENDENT
 
 
@@ -215,6 +226,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         with open(SUMMARY_JSON, "w") as f:
             json.dump({"patched": PATCHED, "baseline": BASELINE, "threads": THREADS, "grid": len(GRID),
                        "declared": _DECLARED or {}, "thread_dependent": _DEPENDENT or {}, "outcome": counts,
+                       "lowered": variant.info(PATCHED).get("lowered"),
                        "fuzz": {"examples": str(FUZZ_EXAMPLES), "seed": str(FUZZ_SEED)},
                        "properties": {k: dict(v) for k, v in SUMMARY.items()}}, f, indent=2)
     if not SUMMARY:
@@ -225,5 +237,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         tr.write_line("rounding declared changed: " + "; ".join(f"{k} (by \"{v}\")" for k, v in _DECLARED.items()))
     if _DEPENDENT:
         tr.write_line("declared thread-dependent: " + "; ".join(f"{k} (by \"{v}\")" for k, v in _DEPENDENT.items()))
+    low = variant.info(PATCHED).get("lowered")
+    if low:
+        tr.write_line(f"{PATCHED} has lowered thresholds (tvdcn.lowered): "
+                      + "; ".join(f"{t['what']} `{t['to']}`" for t in low["thresholds"]))
+        for kind, label in (("rounding_changed", "rounding changed: compared with the reference, not baseline's bits "
+                                                  "(but with them on the exact cases)"),
+                            ("thread_dependent", "thread-dependent: left out of the thread-invariance checks")):
+            by_why: dict[str, list[str]] = {}
+            for k, why in low.get(kind, {}).items():
+                by_why.setdefault(why, []).append(k)
+            for why, names in by_why.items():
+                tr.write_line(f"  it declares {', '.join(names)} {label}; why: {why}")
     for prop, counts in SUMMARY.items():
         tr.write_line(f"{prop}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))

@@ -252,7 +252,10 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_dropin)
     c = sub.add_parser("coverage", help="line and branch coverage of the kernel file under chosen tests (gcov build)",
                        description=_doc("tvdcn.coverage"), formatter_class=raw)
-    c.add_argument("--variant", default="patched", help="baseline, patched or prefix-N; its -cov build is measured")
+    c.add_argument("--variant", action="append",
+                   help="baseline, patched or prefix-N, optionally -lowered; its -cov build is measured (default: "
+                        "patched; repeat it to run the tests on each and merge their counts, e.g. --variant patched "
+                        "--variant patched-lowered)")
     c.add_argument("--json", help="where the summary goes (default: bench-results/coverage.json)")
     c.add_argument("--source")
     c.add_argument("--force", action="store_true")

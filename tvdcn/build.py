@@ -10,6 +10,8 @@ patches. Each has:
   ``build.json`` recording what determined it (tree id, torch, Python, flags).
 
 ``NAME-asan`` and ``NAME-cov`` are NAME built with sanitizers or with gcov (``INSTRUMENTS``).
+``NAME-lowered`` (and ``NAME-lowered-asan``, ``NAME-lowered-cov``) is NAME with test-only thresholds
+rewritten into its worktree's copy of the kernel file after checkout (tvdcn.lowered).
 
 An unchanged variant is never rebuilt. ccache, when present, is put in front of the compiler by
 torch's cpp_extension; with ``CCACHE_BASEDIR`` the variants share objects for the files they have
@@ -28,7 +30,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths, series, variant
+from . import lowered, paths, series, variant
 from .log import Failure, info
 from .pin import Pin
 
@@ -69,6 +71,7 @@ class Build:
     name: str
     commit: str
     instrument: str | None = None  # a key of INSTRUMENTS, or None
+    lowered: bool = False          # thresholds lowered (tvdcn.lowered)
 
     @property
     def sanitize(self) -> bool:
@@ -93,20 +96,21 @@ def check_names(wanted: list[str]) -> list[variant.Built]:
     for name in wanted:
         v = variant.parse(name) if variant.BUILT.fullmatch(name) else None
         if not isinstance(v, variant.Built):
-            raise Failure(f"unknown variant {name!r} (baseline, patched or prefix-N, each optionally -asan or -cov)")
+            raise Failure(f"unknown variant {name!r} (baseline, patched or prefix-N, each optionally -lowered, "
+                          "then -asan or -cov)")
         out.append(v)
     return out
 
 
 def variants_for(prefixes: list[str], wanted: list[str]) -> list[Build]:
     """The builds of variants named in ``wanted`` (baseline, patched, prefix-N, each optionally
-    -asan or -cov: tvdcn.variant), each with its commit of the series."""
+    -lowered, then -asan or -cov: tvdcn.variant), each with its commit of the series."""
     out = []
     for v in check_names(wanted):
         if v.prefix is not None and v.prefix >= len(prefixes):
             raise Failure(f"{v.base}: the series has only {len(prefixes) - 1} patches")
         n = {"baseline": 0, "patched": len(prefixes) - 1}.get(v.base, v.prefix)
-        out.append(Build(v.name, prefixes[n], v.instrument))
+        out.append(Build(v.name, prefixes[n], v.instrument, v.lowered))
     return out
 
 
@@ -129,13 +133,17 @@ def _key(v: Build) -> dict:
     if v.instrument not in (None, "asan"):
         # Only for the newer kinds, so the keys (and builds) of plain and -asan variants stay valid.
         key["instrument"] = [v.instrument, *INSTRUMENTS[v.instrument]]
+    if v.lowered:
+        # The thresholds and what the build declares (its record, read by the suite).
+        key["lowered"] = lowered.record()
     return key
 
 
 def local_version(pin: Pin, v: Build, n_patches: int, tree: str) -> str:
     """PEP 440 local version label: which variant and exactly which tree it was built from."""
     label = "upstream" if n_patches == 0 else f"dcn{n_patches}"
-    return f"{pin.version}+{label}{f'.{v.instrument}' if v.instrument else ''}.g{tree[:8]}"
+    kinds = (["lowered"] if v.lowered else []) + ([v.instrument] if v.instrument else [])
+    return f"{pin.version}+{label}{''.join('.' + k for k in kinds)}.g{tree[:8]}"
 
 
 def _checkout(v: Build) -> None:
@@ -166,6 +174,9 @@ def build(pin: Pin, v: Build, n_patches: int) -> tuple[Path | None, bool]:
         if rec.get("key") == key:
             return (Path(rec["wheel"]) if rec.get("wheel") else None), True
     _checkout(v)
+    if v.lowered:
+        # The checkout restored the file (git checkout -f); a failing substitution stops here.
+        lowered.apply(v.worktree / paths.KERNEL)
     version = local_version(pin, v, n_patches, key["tree"])
     env = _compiler_env()
     if v.instrument:
@@ -206,7 +217,8 @@ def build(pin: Pin, v: Build, n_patches: int) -> tuple[Path | None, bool]:
     with zipfile.ZipFile(wheels[0]) as z:
         z.extractall(v.site)
     v.record.write_text(json.dumps({"key": key, "commit": v.commit, "version": version, "wheel": str(wheels[0]),
-                                    "n_patches": n_patches, "sanitize": v.sanitize, "instrument": v.instrument},
+                                    "n_patches": n_patches, "sanitize": v.sanitize, "instrument": v.instrument,
+                                    **({"lowered": lowered.record()} if v.lowered else {})},
                                    indent=2) + "\n")
     return wheels[0], False
 

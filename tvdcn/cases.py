@@ -180,6 +180,8 @@ def grid() -> list[Case]:
         Case(mask=False, bias=False),
         Case(dtype="float64"),
         Case(cin=6, cout=6, wgroups=3, ogroups=3, kh=1, kw=1, pad=(0, 0), mask=False),
+        # One output channel per weight group: the forward's GEMM is small_tile_mm's loop.
+        Case(cin=4, cout=2, wgroups=2, ogroups=2),
     ]
     out = [dataclasses.replace(f, batch=b) for f in families for b in (1, 2, 7, 33, 64)]
     out += [
@@ -195,9 +197,22 @@ def grid() -> list[Case]:
         Case(batch=8, cin=96, cout=16, h=64, w=64, wgroups=2, ogroups=3),
         # 14 channels fit, the floor makes it 16: tiles [0, 16), [16, 20); no mask.
         Case(batch=2, cin=20, cout=8, h=128, w=128, dtype="float64", mask=False),
+        # Paths the shapes above miss (issue 26). One output pixel: small_tile_mm for every group.
+        Case(batch=3, cin=4, cout=6, h=3, w=3, pad=(0, 0)),
+        # A partial last forward tile: 100 pixels in tiles of 64.
+        Case(batch=11, cin=4, cout=6, h=10, w=10),
+        # The backward's channel tiles across two 32-image blocks: 16 channels fit, tiles [0, 16)
+        # and [16, 32) (each over two offset groups), in each block. Exact values: with normal ones
+        # grad_weight's column blocks round differently from baseline's whole GEMM at 4 threads
+        # (MKL), which patch 0026 does not declare (docs/results.md, 2026-11-30).
+        Case(batch=64, cin=32, cout=4, h=32, w=32, ogroups=4, dtype="float64", values="exact"),
+        # Under the lowered build (tvdcn.lowered) the shapes from batch 3 on (these too) also run
+        # several forward chunks, the 64-bit instantiations, and channel tiles in every block.
     ]
     # Exact arithmetic: no reduction order can change these, so baseline itself must be invariant.
     out += [dataclasses.replace(f, batch=b, dtype="float64", values="exact")
             for f in families[:5] for b in (2, 33)]
     out.append(Case(batch=2, cin=16, cout=8, h=24, w=24, dtype="float64", values="exact"))
+    out += [Case(batch=33, cin=4, cout=2, wgroups=2, ogroups=2, dtype="float64", values="exact"),
+            Case(batch=3, cin=4, cout=6, h=3, w=3, pad=(0, 0), dtype="float64", values="exact")]
     return out

@@ -3,8 +3,9 @@
 A variant is one of three kinds (``parse(name)`` returns the typed object):
 
 - ``Built``: ``baseline`` (pristine upstream), ``patched`` (the series), ``prefix-N`` (its first
-  N patches), each optionally ``-asan`` (sanitizers) or ``-cov`` (gcov), built by tvdcn.build
-  into ``.work/variants/<name>/site``; any other folder there is a built variant too.
+  N patches), each optionally ``-lowered`` (test-only thresholds: tvdcn.lowered), then optionally
+  ``-asan`` (sanitizers) or ``-cov`` (gcov), built by tvdcn.build into
+  ``.work/variants/<name>/site``; any other folder there is a built variant too.
 - ``Stock``: a stock torch + torchvision release from PyPI (``tv0.26``, ``tv0.28``, ``tv0.29``:
   ``STACKS``) in its own virtual environment, and ``tv0.26+fast``: the same with the drop-in wheel
   imported (tvdcn.dropin builds the wheel and prepares the environments). A stack of another
@@ -34,6 +35,7 @@ from . import paths
 from .log import Failure
 
 INSTRUMENTS = ("asan", "cov")  # the suffixes of instrumented builds (compiler flags: tvdcn.build)
+LOWERED = "lowered"  # the suffix of a build with lowered thresholds (before an instrument's: tvdcn.lowered)
 FAST_SUFFIX = "+fast"
 STANDALONE_PREFIX = "sa:"
 HOST_ARCH = platform.machine()
@@ -165,6 +167,7 @@ class Built(Variant):
     """A variant tvdcn.build makes from the vendored tree."""
     base: str | None = None         # baseline, patched or prefix-N; None: another folder under .work/variants
     instrument: str | None = None   # one of INSTRUMENTS, or None
+    lowered: bool = False           # built with lowered thresholds (tvdcn.lowered)
 
     @property
     def prefix(self) -> int | None:
@@ -264,7 +267,7 @@ class Standalone(Variant):
         e["PYTHONPATH"] = str(paths.REPO)
 
 
-BUILT = re.compile(r"(baseline|patched|prefix-\d+)(?:-(" + "|".join(INSTRUMENTS) + r"))?")
+BUILT = re.compile(r"(baseline|patched|prefix-\d+)(-" + LOWERED + r")?(?:-(" + "|".join(INSTRUMENTS) + r"))?")
 
 
 @functools.lru_cache(maxsize=None)
@@ -276,10 +279,11 @@ def parse(name: str) -> Variant:
     if stack in STACKS or stack in EMULATED:
         return Stock(name, stack={**STACKS, **EMULATED}[stack], fast=name != stack)
     if m := BUILT.fullmatch(name):
-        return Built(name, base=m.group(1), instrument=m.group(2))
+        return Built(name, base=m.group(1), instrument=m.group(3), lowered=bool(m.group(2)))
     if re.fullmatch(r"[\w.+-]+", name) and (paths.VARIANTS / name).is_dir():
         return Built(name)
-    raise Failure(f"unknown variant {name!r}: baseline, patched or prefix-N (each optionally -asan or -cov), "
+    raise Failure(f"unknown variant {name!r}: baseline, patched or prefix-N (each optionally -lowered, then "
+                  f"-asan or -cov), "
                   f"a stock stack ({', '.join([*STACKS, *EMULATED])}, each optionally {FAST_SUFFIX}), sa:<variant>, "
                   f"or a folder under {paths.VARIANTS}")
 

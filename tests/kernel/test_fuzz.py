@@ -27,7 +27,7 @@ from tvdcn import isolate
 from tvdcn.cases import Case, make_inputs
 from tvdcn.reference import mismatches, run_ref
 
-pytestmark = [pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer]
+pytestmark = [pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer, pytest.mark.lowered]
 
 EXAMPLES, SEED = FUZZ_EXAMPLES, FUZZ_SEED
 ARGS = ("input", "offset", "weight", "mask", "bias")

@@ -23,7 +23,7 @@ from conftest import BASELINE, PATCHED, SUMMARY, bits_equal, matches_baseline
 from tvdcn import variant
 from tvdcn.isolate import describe_failure, run_snippet
 
-pytestmark = [pytest.mark.dropin, pytest.mark.sanitizer]
+pytestmark = [pytest.mark.dropin, pytest.mark.sanitizer, pytest.mark.lowered]
 
 # Computes forward + all gradients of a case whose offsets (and optionally input/mask) are
 # altered by EDIT; saves the tensors to OUT.

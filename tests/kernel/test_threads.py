@@ -11,7 +11,10 @@
     whose threading is the BLAS's; a later patch's ``Thread-invariant:`` ends it): (b) and (d)
     then leave that result out, and test_reference still holds it to the reference.
 (c) on "exact" cases (dyadic values, every sum exact in float64) no reduction order can matter,
-    so both variants must be invariant outright: this keeps (b) from being vacuous.
+    so both variants must be invariant outright: this keeps (b) from being vacuous; and
+(e) patched equals baseline there bit for bit in every result, declared changed or not: a
+    declaration excuses rounding, and exact sums have none. It is what holds the results a build
+    with lowered thresholds declares (tvdcn.lowered) to baseline's bits.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from conftest import (BASELINE, GRID, PATCHED, SUMMARY, THREADS, declared, diffe
 
 IDS = [c.id for c in GRID]
 pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.dropin, pytest.mark.sanitizer,
-              pytest.mark.device]
+              pytest.mark.device, pytest.mark.lowered]
 
 
 @pytest.mark.parametrize("threads", THREADS)
@@ -65,6 +68,14 @@ def test_no_new_thread_dependence(runs, case, threads):
 
 
 EXACT = [c for c in GRID if c.values == "exact"]
+
+
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("case", EXACT, ids=[c.id for c in EXACT])
+def test_exact_cases_bit_identical_to_baseline(runs, case, threads):
+    diff = differing(result(runs.get(PATCHED, threads), case), result(runs.get(BASELINE, threads), case))
+    SUMMARY["exact cases: patched == baseline (bits, every result, declared or not)"]["failed" if diff else "passed"] += 1
+    assert not diff, f"{PATCHED} differs from {BASELINE} at {threads} threads on exact arithmetic in {diff}"
 
 
 @pytest.mark.parametrize("threads", THREADS[1:])

@@ -11,7 +11,7 @@ import torch
 
 from conftest import GRID, PATCHED, SUMMARY, differing, result
 
-pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.sanitizer]
+pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.sanitizer, pytest.mark.lowered]
 
 THREADS = 2
 

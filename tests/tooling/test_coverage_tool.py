@@ -41,9 +41,10 @@ def test_coverage_command_line(monkeypatch):
     monkeypatch.setattr(coverage, "main", lambda args: seen.append(args) or 0)
     assert cli.main(["coverage", "--variant", "prefix-3", "tests/kernel/test_threads.py", "-k", "a and not b"]) == 0
     assert cli.main(["coverage", "--", "-x"]) == 0
-    assert seen[0].variant == "prefix-3"
-    assert seen[0].pytest_args == ["tests/kernel/test_threads.py", "-k", "a and not b"]
-    assert seen[1].variant == "patched" and seen[1].pytest_args == ["--", "-x"]
+    assert cli.main(["coverage", "--variant", "patched", "--variant", "patched-lowered", "tests/kernel/test_fuzz.py"]) == 0
+    assert seen[0].variant == ["prefix-3"] and seen[0].pytest_args == ["tests/kernel/test_threads.py", "-k", "a and not b"]
+    assert seen[1].variant is None and seen[1].pytest_args == ["--", "-x"]  # coverage.main: patched
+    assert seen[2].variant == ["patched", "patched-lowered"] and seen[2].pytest_args == ["tests/kernel/test_fuzz.py"]
 
 
 def test_report_groups_uncovered_lines_by_function():

@@ -1,0 +1,121 @@
+"""Lowered thresholds: a test build whose kernel takes its rarely taken paths on small tensors.
+
+``NAME-lowered`` (optionally ``-lowered-cov`` / ``-lowered-asan``) is variant NAME built from a
+copy of its tree in which tvdcn.build rewrites, in the kernel file only, the constants that decide
+those paths (``SUBSTITUTIONS``): the 64-bit index switch, the forward's image chunks and pixel
+tiles, the backward's channel tiles, the pixel tiles of its plans, and the parallel grain. The
+patches are not touched: the rewrite happens in the variant's own worktree after checkout, and
+each substitution must match its text exactly once, or the build fails saying which constant
+moved (a refactor of the kernel must update this table, not silently test the defaults).
+Replacements never add or remove a line, so line numbers (and coverage) map onto the real file.
+
+What lowering may change, and what it must not (``DECLARED``, recorded in the variant's
+build.json and read by the suite, tests/conftest.py):
+
+- ``out`` is already declared changed by the series (its GEMM operands change shape and order);
+  smaller pixel tiles and ``small_tile_mm`` on one-pixel tiles round it differently again, so it
+  stays compared with the float64 reference, and must still not depend on the thread count.
+- The four gradients the channel tiles feed (patch 0026): a tile's columns are a block of rows of
+  baseline's GEMM (weight^T x grad_out), from which grad_input, grad_offset and grad_mask are
+  computed, and grad_weight is added a block of columns at a time; lowered, the tiles split almost
+  every shape, into blocks as narrow as one channel. A BLAS need not round a block of a GEMM as it
+  rounds the whole, nor the same at every thread count (NVPL does not for grad_weight: 0026's
+  ``Thread-dependent: grad_weight``; MKL on x86 does not for a one-channel block of columns at 2
+  threads, nor for grad_weight's blocks at 1: results/2026-11-30/tile-rounding.txt). So under
+  this build they are compared with the float64 reference at every thread count, left out of the
+  thread-invariance checks, and held to baseline's bits on the exact cases (dyadic values, every
+  sum exact in float64), where no GEMM shape or order can change a bit
+  (tests/kernel/test_threads.py::test_exact_cases_bit_identical_to_baseline).
+- ``grad_bias`` (and, on the exact cases, everything) must stay bit-identical to baseline at every
+  thread count. The 64-bit index type, chunks, pixel tiles of the plans and the grain only change
+  where a value is computed and by which thread, never an element's arithmetic or the order of its
+  sums (the input gradient's bands scan their plane's whole plan in order; the offset and mask
+  gradients sum a group's channels in increasing order whatever the tile): what changes bits
+  under this build is the BLAS's blocks only.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .log import Failure
+
+SUFFIX = "-lowered"
+
+# (what, exact text in the kernel file, replacement, why this value). Each text must occur once.
+SUBSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("64-bit index switch",
+     "if (t.numel() > std::numeric_limits<int>::max()) {",
+     "if (t.numel() > 4096) {",
+     "INT_MAX elements -> 4096: the grid's batch-1/2 shapes stay on int, the larger ones take the "
+     "int64_t instantiations, forward and backward"),
+    ("parallel grain",
+     "constexpr int64_t kSamplesPerChunk = 32768;",
+     "constexpr int64_t kSamplesPerChunk = 64;",
+     "32768 -> 64 samples: small shapes are split among threads, so thread invariance is not "
+     "checked on serial runs only"),
+    ("plan pixels",
+     "constexpr int64_t kPlanPixels = 256;",
+     "constexpr int64_t kPlanPixels = 24;",
+     "256 -> 24: several plan tiles per image in the backward's im2col, partial last tiles"),
+    ("forward tile bytes",
+     "constexpr int64_t kTileBytes = 1 << 20;",
+     "constexpr int64_t kTileBytes = 1 << 14;",
+     "1 MiB -> 16 KiB: forward tiles of 8 to 24 pixels"),
+    ("forward tile rounding",
+     "tile = std::clamp<int64_t>(tile / 16 * 16, 64, kPlanPixels);",
+     "tile = std::clamp<int64_t>(tile / 8 * 8, 8, kPlanPixels);",
+     "multiples of 16, at least 64 -> multiples of 8, at least 8 (the lower bound must stay below "
+     "kPlanPixels): partial last tiles, one-pixel last tiles (small_tile_mm)"),
+    ("coordinate tile pixels",
+     "constexpr int64_t kCoordTilePixels = 128;",
+     "constexpr int64_t kCoordTilePixels = 16;",
+     "128 -> 16: several offset/mask gradient tiles per image"),
+    ("forward chunk bytes",
+     "constexpr int64_t kChunkBytes = 32 << 20;",
+     "constexpr int64_t kChunkBytes = 4096;",
+     "32 MiB -> 4 KiB of padded images per chunk: 1 or 2 images of the grid's small shapes, so "
+     "every batch above 2 runs several chunks (b0 > 0), with a partial last one"),
+    ("backward tile bytes",
+     "constexpr int64_t kBackwardTileBytes = int64_t(32) << 20;",
+     "constexpr int64_t kBackwardTileBytes = int64_t(16) << 10;",
+     "32 MiB -> 16 KiB of columns: the backward runs in channel tiles from a few channels and "
+     "images on, across every 32-image block"),
+    ("backward tile min channels",
+     "constexpr int64_t kBackwardTileMinChannels = 16;",
+     "constexpr int64_t kBackwardTileMinChannels = 3;",
+     "16 -> 3: tiles that start inside an offset group and end in the next, and a partial last "
+     "tile of a weight group"),
+)
+
+# Results whose rounding the lowered build may change from baseline, beyond the series' own
+# declarations, and results it may make depend on the thread count: name -> why (module doc).
+TILE_WHY = ("the backward's channel tiles (patch 0026), lowered to a few channels, compute it from GEMMs "
+            "that are blocks of baseline's (columns: rows of weight^T x grad_out; grad_weight: blocks of "
+            "columns), which a BLAS may round differently from the whole and by thread count")
+TILED = ("grad_input", "grad_offset", "grad_mask", "grad_weight")
+DECLARED = {"rounding_changed": dict.fromkeys(TILED, TILE_WHY),
+            "thread_dependent": dict.fromkeys(TILED, TILE_WHY)}
+
+
+def rewrite(text: str, where: str = "the kernel file",
+            substitutions: tuple[tuple[str, str, str, str], ...] = SUBSTITUTIONS) -> str:
+    """``text`` with every substitution made; each must match exactly once, or a Failure names it."""
+    for what, old, new, _ in substitutions:
+        assert "\n" not in old and "\n" not in new, what
+        n = text.count(old)
+        if n != 1:
+            raise Failure(f"lowered thresholds: {what}: expected `{old}` exactly once in {where}, found it "
+                          f"{n} times; the kernel changed, update tvdcn.lowered.SUBSTITUTIONS")
+        text = text.replace(old, new)
+    return text
+
+
+def apply(path: Path) -> None:
+    """Rewrite the kernel file at ``path`` in place (a variant's own worktree copy only)."""
+    path.write_text(rewrite(path.read_text(), str(path)))
+
+
+def record() -> dict:
+    """What a lowered build records in its build.json: the thresholds and the declarations."""
+    return {"thresholds": [{"what": w, "from": o, "to": n, "why": y} for w, o, n, y in SUBSTITUTIONS],
+            **DECLARED}
