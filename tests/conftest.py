@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from tvdcn import isolate, series, variant
-from tvdcn.cases import Case, grid
+from tvdcn.cases import SCOPES, Case, grid
+from tvdcn.log import Failure
 from tvdcn.reference import TOLERANCE
 
 # Set from the options by pytest_configure, before any test module is imported.
@@ -128,10 +129,24 @@ def differing(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> list[st
 _DECLARED: dict[str, str] | None = None
 
 
-def declared() -> dict[str, str]:
-    """Results whose rounding the patches between baseline and the variant under test declare
-    changed (``Rounding-changed:`` trailers, see tvdcn.series): name -> the patch that declares
-    it. With a prefix as --baseline, only the patches after it count."""
+def applicable(declared: dict[str, str], case: Case | None) -> dict[str, str]:
+    """The declarations that apply to ``case``: a scoped one ("grad_input[split]", see
+    tvdcn.series.scoped) only where ``case`` is in its scope (tvdcn.cases.SCOPES); without a case
+    (the hardening checks' own shapes), only the unscoped ones. Result name -> why."""
+    out: dict[str, str] = {}
+    for key, why in declared.items():
+        name, scope = series.scoped(key)
+        if scope is not None and scope not in SCOPES:
+            raise Failure(f"a patch declares {key!r}: unknown scope {scope!r} (tvdcn.cases.SCOPES)")
+        if scope is None or (case is not None and SCOPES[scope](case)):
+            out.setdefault(name, why)
+    return out
+
+
+def declared(case: Case | None = None) -> dict[str, str]:
+    """Results of ``case`` whose rounding the patches between baseline and the variant under test
+    declare changed (``Rounding-changed:`` trailers, see tvdcn.series): name -> the patch that
+    declares it. With a prefix as --baseline, only the patches after it count."""
     global _DECLARED
     if _DECLARED is None:
         pi, bi = variant.info(PATCHED), variant.info(BASELINE)
@@ -144,7 +159,7 @@ def declared() -> dict[str, str]:
         # A build with lowered thresholds (tvdcn.lowered) declares its own, beyond the series'.
         for k in lowered_declared("rounding_changed"):
             _DECLARED.setdefault(k, f"lowered thresholds of {PATCHED}")
-    return _DECLARED
+    return applicable(_DECLARED, case)
 
 
 def lowered_declared(kind: str) -> dict[str, str]:
@@ -156,10 +171,11 @@ def lowered_declared(kind: str) -> dict[str, str]:
 _DEPENDENT: dict[str, str] | None = None
 
 
-def thread_dependent() -> dict[str, str]:
-    """Results that may depend on the thread count in the variant under test, as upstream's GEMM
-    makes them (``Thread-dependent:`` trailers not undone by a later ``Thread-invariant:``, see
-    tvdcn.series): name -> the patch that declares it. The thread-invariance checks leave them out."""
+def thread_dependent(case: Case | None = None) -> dict[str, str]:
+    """Results of ``case`` that may depend on the thread count in the variant under test, as
+    upstream's GEMM makes them (``Thread-dependent:`` trailers not undone by a later
+    ``Thread-invariant:``, see tvdcn.series): name -> the patch that declares it. The
+    thread-invariance checks leave them out."""
     global _DEPENDENT
     if _DEPENDENT is None:
         pi = variant.info(PATCHED)
@@ -169,7 +185,7 @@ def thread_dependent() -> dict[str, str]:
             _DEPENDENT = series.thread_dependent(pi["commit"])
         for k in lowered_declared("thread_dependent"):
             _DEPENDENT.setdefault(k, f"lowered thresholds of {PATCHED}")
-    return _DEPENDENT
+    return applicable(_DEPENDENT, case)
 
 
 def baseline_differs() -> dict[str, str]:
@@ -178,27 +194,28 @@ def baseline_differs() -> dict[str, str]:
     return variant.info(BASELINE).get("differs", {})
 
 
-def undeclared_differences(patched: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> list[str]:
+def undeclared_differences(patched: dict[str, torch.Tensor], base: dict[str, torch.Tensor],
+                           case: Case | None = None) -> list[str]:
     """Results of patched whose bits differ from baseline's although no patch declares it (or,
     where the baseline itself changed a result's rounding, that are not within tolerance of it)."""
     out = []
     for k in differing(patched, base):
-        if k in declared():
+        if k in declared(case):
             continue
         if k in baseline_differs():
-            if matches_baseline(k, patched[k], base[k]) is None:
+            if matches_baseline(k, patched[k], base[k], case) is None:
                 SUMMARY["differences the baseline's own kernel explains (within 2x tolerance)"][k] += 1
                 continue
         out.append(k)
     return out
 
 
-def matches_baseline(name: str, got: torch.Tensor, want: torch.Tensor) -> str | None:
+def matches_baseline(name: str, got: torch.Tensor, want: torch.Tensor, case: Case | None = None) -> str | None:
     """Why ``got`` (patched) does not match ``want`` (baseline), or None. Bit equality, except
     for a result whose rounding a patch declares changed: then the same NaN positions and, since
     both are within TOLERANCE of the reference, within twice it of each other (relative to the
     largest magnitude, as in tvdcn.reference)."""
-    if name not in declared() and name not in baseline_differs():
+    if name not in declared(case) and name not in baseline_differs():
         return None if bits_equal(got, want) else "bits differ"
     if got.dtype != want.dtype or got.shape != want.shape:
         return f"{got.dtype} {tuple(got.shape)} vs {want.dtype} {tuple(want.shape)}"

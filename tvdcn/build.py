@@ -172,6 +172,11 @@ def build(pin: Pin, v: Build, n_patches: int) -> tuple[Path | None, bool]:
     if v.record.exists() and v.site.exists():
         rec = json.loads(v.record.read_text())
         if rec.get("key") == key:
+            if (rec.get("commit"), rec.get("n_patches")) != (v.commit, n_patches):
+                # The same code from another commit (a patch's message edited): the suite reads
+                # the series' declarations at the recorded commit, so it must be this one.
+                rec.update(commit=v.commit, n_patches=n_patches)
+                v.record.write_text(json.dumps(rec, indent=2) + "\n")
             return (Path(rec["wheel"]) if rec.get("wheel") else None), True
     _checkout(v)
     if v.lowered:

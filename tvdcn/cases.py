@@ -166,6 +166,29 @@ def run(case: Case, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
     return res
 
 
+# The kernel's bound on the backward's column buffer and its block of images (kBackwardTileBytes,
+# kMaxParallelImgs; tests/tooling/test_trailers.py reads them from the kernel file).
+BACKWARD_TILE_BYTES = 32 << 20
+MAX_PARALLEL_IMGS = 32
+
+
+def backward_split(case: Case) -> bool:
+    """Whether the backward's columns exceed its buffer bound, so that it runs in channel tiles
+    (patch 0026): the kernel's test, from the shape and the dtype it computes in (float32 for
+    bfloat16 and float16)."""
+    if case.batch == 0:
+        return False
+    block = max(d for d in range(1, min(case.batch, MAX_PARALLEL_IMGS) + 1) if case.batch % d == 0)
+    oh, ow = case.out_hw()
+    element = 8 if case.dtype == "float64" else 4
+    return case.cin * case.kh * case.kw * block * oh * ow * element > BACKWARD_TILE_BYTES
+
+
+# The scopes a patch's rounding or thread-dependence declaration can be limited to, by a name in
+# brackets ("Rounding-changed: grad_input[split]", tvdcn.series): whether a case is in it.
+SCOPES = {"split": backward_split}
+
+
 def grid() -> list[Case]:
     """The thread-count / equality grid: each shape family at every batch size of interest.
 
@@ -202,10 +225,13 @@ def grid() -> list[Case]:
         # A partial last forward tile: 100 pixels in tiles of 64.
         Case(batch=11, cin=4, cout=6, h=10, w=10),
         # The backward's channel tiles across two 32-image blocks: 16 channels fit, tiles [0, 16)
-        # and [16, 32) (each over two offset groups), in each block. Exact values: with normal ones
-        # grad_weight's column blocks round differently from baseline's whole GEMM at 4 threads
-        # (MKL), which patch 0026 does not declare (docs/results.md, 2026-11-30).
+        # and [16, 32) (each over two offset groups), in each block. Exact values, so that every
+        # result is held to baseline's bits although 0026 declares the split gradients changed.
         Case(batch=64, cin=32, cout=4, h=32, w=32, ogroups=4, dtype="float64", values="exact"),
+        # A split whose GEMM blocks round unlike baseline's whole GEMM (MKL: grad_weight at 1
+        # thread, the columns' last one-channel block at 2): tiles [0, 16), [16, 17). What 0026's
+        # "[split]" declarations are for (results/2026-11-30/tile-rounding.txt).
+        Case(batch=1, cin=17, cout=6, h=256, w=256),
         # Under the lowered build (tvdcn.lowered) the shapes from batch 3 on (these too) also run
         # several forward chunks, the 64-bit instantiations, and channel tiles in every block.
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -76,6 +77,8 @@ ROUNDING_TRAILER = "Rounding-changed"
 # The suite then leaves those results out of its thread-count invariance checks (they are still
 # compared with the reference at every thread count it runs).
 DEPENDENT_TRAILER, INVARIANT_TRAILER = "Thread-dependent", "Thread-invariant"
+# A declaration can be limited to the cases that take one path: "grad_input[split]" declares
+# grad_input only where the backward runs in channel tiles (the scopes: tvdcn.cases.SCOPES).
 BOOKKEEPING_TRAILERS = ("Forwarded:", f"{ROUNDING_TRAILER}:", f"{DEPENDENT_TRAILER}:",
                         f"{INVARIANT_TRAILER}:")
 
@@ -88,6 +91,15 @@ def _trailer_names(commit: str, since: str, keys: tuple[str, ...]):
         if "\x00" in entry:
             subject, *values = entry.strip().split("\x00")
             yield subject, [[n.strip() for n in v.split(",") if n.strip()] for v in values]
+
+
+def scoped(key: str) -> tuple[str, str | None]:
+    """A declared name as (result, scope): "grad_input[split]" -> ("grad_input", "split"),
+    "out" -> ("out", None)."""
+    m = re.fullmatch(r"(\w+)(?:\[(\w+)\])?", key)
+    if not m:
+        raise Failure(f"a rounding or thread trailer names {key!r}: a result name, optionally with a [scope]")
+    return m.group(1), m.group(2)
 
 
 def declared_rounding(commit: str, since: str = "pristine") -> dict[str, str]:

@@ -83,15 +83,15 @@ def test_fuzz_properties(servers, case):
     counts["examples"] += 1
     r = {k: _ok(srv.run(case), f"{k[0]} at {k[1]} threads, {case.id}") for k, srv in servers.items()}
     for t in (1, 2):
-        diff = undeclared_differences(r[(PATCHED, t)], r[(BASELINE, t)])
+        diff = undeclared_differences(r[(PATCHED, t)], r[(BASELINE, t)], case)
         assert not diff, f"{PATCHED} != {BASELINE} at {t} threads in {diff}: {case}"
-    pat_varies = set(differing(r[(PATCHED, 1)], r[(PATCHED, 2)])) - thread_dependent().keys()
+    pat_varies = set(differing(r[(PATCHED, 1)], r[(PATCHED, 2)])) - thread_dependent(case).keys()
     new = pat_varies - set(differing(r[(BASELINE, 1)], r[(BASELINE, 2)]))
     assert not new, f"{PATCHED} varies with the thread count in {new}, {BASELINE} does not: {case}"
-    varies = [k for k in pat_varies if k in declared()]
+    varies = [k for k in pat_varies if k in declared(case)]
     assert not varies, f"{PATCHED}: {varies} (rounding declared changed) vary with the thread count: {case}"
     ref = run_ref(case, make_inputs(case))
-    for t in (2, 1) if thread_dependent() else (2,):
+    for t in (2, 1) if thread_dependent(case) else (2,):
         bad = mismatches(case, r[(PATCHED, t)], ref)
         assert not bad, f"disagrees with the reference at {t} threads: {bad}: {case}"
     counts["passed all properties"] += 1

@@ -16,7 +16,7 @@ def test_matches_reference(runs, case):
     ref = run_ref(case, make_inputs(case))
     # At 2 threads; also at 1 and every other thread count of the run where a result may depend on
     # the thread count (conftest.thread_dependent): the invariance checks leave it out.
-    for threads in dict.fromkeys((2, 1, *THREADS)) if thread_dependent() else (2,):
+    for threads in dict.fromkeys((2, 1, *THREADS)) if thread_dependent(case) else (2,):
         bad = mismatches(case, result(runs.get(PATCHED, threads), case), ref)
         SUMMARY["reference agreement (grid cases)"]["failed" if bad else "passed"] += 1
         assert not bad, f"at {threads} threads: {bad}"

@@ -33,11 +33,11 @@ pytestmark = [pytest.mark.prefix, pytest.mark.fast, pytest.mark.pr, pytest.mark.
 def test_patched_bit_identical_to_baseline(runs, case, threads):
     got = result(runs.get(PATCHED, threads), case)
     want = result(runs.get(BASELINE, threads), case)
-    diff = undeclared_differences(got, want)
+    diff = undeclared_differences(got, want, case)
     counts = SUMMARY["patched == baseline (bits), per case and thread count"]
     counts["failed" if diff else "passed"] += 1
     for k in set(differing(got, want)) - set(diff):
-        if k in declared():
+        if k in declared(case):
             SUMMARY["declared rounding changes (tensors differing from baseline)"][k] += 1
     assert not diff, f"{PATCHED} differs from {BASELINE} at {threads} threads in {diff}"
 
@@ -46,7 +46,7 @@ def test_patched_bit_identical_to_baseline(runs, case, threads):
 @pytest.mark.parametrize("case", GRID, ids=IDS)
 def test_declared_rounding_changes_are_thread_invariant(runs, case, threads):
     one, many = result(runs.get(PATCHED, 1), case), result(runs.get(PATCHED, threads), case)
-    varies = [k for k in differing(one, many) if k in declared() and k not in thread_dependent()]
+    varies = [k for k in differing(one, many) if k in declared(case) and k not in thread_dependent(case)]
     SUMMARY["declared rounding changes: 1 vs N threads"]["varies" if varies else "invariant"] += 1
     assert not varies, f"{PATCHED}: {varies} (rounding declared changed) differ between 1 and {threads} threads"
 
@@ -62,8 +62,8 @@ def test_no_new_thread_dependence(runs, case, threads):
     counts["compared"] += len(base1)
     counts["baseline varies (GEMM)"] += len(base_varies)
     counts["patched varies"] += len(pat_varies)
-    counts["patched varies, declared thread-dependent"] += len(pat_varies & thread_dependent().keys())
-    new = pat_varies - base_varies - thread_dependent().keys()
+    counts["patched varies, declared thread-dependent"] += len(pat_varies & thread_dependent(case).keys())
+    new = pat_varies - base_varies - thread_dependent(case).keys()
     assert not new, f"{PATCHED} varies between 1 and {threads} threads in {sorted(new)}, {BASELINE} does not"
 
 
