@@ -145,8 +145,9 @@ def applicable(declared: dict[str, str], case: Case | None) -> dict[str, str]:
 
 def declared(case: Case | None = None) -> dict[str, str]:
     """Results of ``case`` whose rounding the patches between baseline and the variant under test
-    declare changed (``Rounding-changed:`` trailers, see tvdcn.series): name -> the patch that
-    declares it. With a prefix as --baseline, only the patches after it count."""
+    declare changed (``Rounding-changed:`` trailers, see tvdcn.series; a scoped one only where it
+    applies): name -> the patch that declares it (or the lowered build that does). With a prefix
+    as --baseline, only the patches after it count."""
     global _DECLARED
     if _DECLARED is None:
         pi, bi = variant.info(PATCHED), variant.info(BASELINE)
@@ -174,8 +175,9 @@ _DEPENDENT: dict[str, str] | None = None
 def thread_dependent(case: Case | None = None) -> dict[str, str]:
     """Results of ``case`` that may depend on the thread count in the variant under test, as
     upstream's GEMM makes them (``Thread-dependent:`` trailers not undone by a later
-    ``Thread-invariant:``, see tvdcn.series): name -> the patch that declares it. The
-    thread-invariance checks leave them out."""
+    ``Thread-invariant:``, see tvdcn.series; a scoped one only where it applies): name -> the
+    patch that declares it (or the lowered build that does). The thread-invariance checks leave
+    them out."""
     global _DEPENDENT
     if _DEPENDENT is None:
         pi = variant.info(PATCHED)

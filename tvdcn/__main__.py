@@ -185,7 +185,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     b = sub.add_parser("build", help="fetch + verify upstream, apply patches/, build variants")
     b.add_argument("--source", help="a local torchvision checkout or tarball to use instead of the pin's sources")
-    b.add_argument("--variant", action="append", help="baseline, patched or prefix-N, each optionally with -asan or -cov (repeatable)")
+    b.add_argument("--variant", action="append",
+                   help="baseline, patched or prefix-N, each optionally -lowered, then -asan or -cov (repeatable)")
     b.add_argument("--prefix", type=int, help="build baseline and the first N patches (variant prefix-N)")
     b.add_argument("--force", action="store_true", help="discard unexported commits in the vendored tree")
     b.set_defaults(fn=cmd_build)

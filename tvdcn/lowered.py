@@ -19,11 +19,13 @@ build.json and read by the suite, tests/conftest.py):
   baseline's GEMM (weight^T x grad_out), from which grad_input, grad_offset and grad_mask are
   computed, and grad_weight is added a block of columns at a time; lowered, the tiles split almost
   every shape, into blocks as narrow as one channel. A BLAS need not round a block of a GEMM as it
-  rounds the whole, nor the same at every thread count (0026 declares the four ``[split]``: NVPL
-  does not for grad_weight at 4 threads; MKL on x86 does not for a one-channel block of columns at
-  2 threads, nor for grad_weight's blocks at 1: results/2026-11-30/tile-rounding.txt). Lowered,
-  almost every case splits, so this build declares them unscoped: they are compared with the float64 reference at every thread count, left out of the
-  thread-invariance checks, and held to baseline's bits on the exact cases (dyadic values, every
+  rounds the whole, nor the same at every thread count (NVPL does not for grad_weight at 4
+  threads; MKL on x86 does not for a one-channel block of columns at 2 threads, nor for
+  grad_weight's blocks at 1: results/2026-11-30/tile-rounding.txt). Patch 0026 declares the four
+  for ``[split]`` cases, whose columns exceed the default 32 MiB (tvdcn.cases.backward_split);
+  lowered, almost every case splits, so this build declares them unscoped: they are compared
+  with the float64 reference at every thread count, left out of the thread-invariance checks,
+  and held to baseline's bits on the exact cases (dyadic values, every
   sum exact in float64), where no GEMM shape or order can change a bit
   (tests/kernel/test_threads.py::test_exact_cases_bit_identical_to_baseline).
 - ``grad_bias`` (and, on the exact cases, everything) must stay bit-identical to baseline at every
@@ -38,8 +40,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from .log import Failure
-
-SUFFIX = "-lowered"
 
 # (what, exact text in the kernel file, replacement, why this value). Each text must occur once.
 SUBSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (

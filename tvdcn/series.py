@@ -103,8 +103,9 @@ def scoped(key: str) -> tuple[str, str | None]:
 
 
 def declared_rounding(commit: str, since: str = "pristine") -> dict[str, str]:
-    """Results whose rounding the patches after ``since`` up to ``commit`` declare changed:
-    name -> the subject of the first patch declaring it."""
+    """Results whose rounding the patches after ``since`` up to ``commit`` declare changed: name
+    as declared (with its ``[scope]``, if any: ``scoped``) -> the subject of the first patch
+    declaring it."""
     declared: dict[str, str] = {}
     for subject, (names,) in _trailer_names(commit, since, (ROUNDING_TRAILER,)):
         for name in names:
@@ -114,7 +115,8 @@ def declared_rounding(commit: str, since: str = "pristine") -> dict[str, str]:
 
 def thread_dependent(commit: str) -> dict[str, str]:
     """Results that may depend on the thread count at ``commit``: those a patch up to it declares
-    ``Thread-dependent:`` and no later one ``Thread-invariant:``; name -> the declaring subject.
+    ``Thread-dependent:`` and no later one ``Thread-invariant:`` (of the same name and scope);
+    name as declared -> the declaring subject.
     Counted from pristine whatever the baseline: it is a property of the variant itself."""
     state: dict[str, str] = {}
     for subject, (dependent, invariant) in _trailer_names(commit, "pristine",

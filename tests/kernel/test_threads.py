@@ -2,7 +2,8 @@
 
 (a) patched at N threads is bit-identical to baseline at N threads, for every N: the series
     changes no numerics, except the results whose rounding a patch declares changed
-    (``Rounding-changed:`` trailer, see tvdcn.series); those
+    (``Rounding-changed:`` trailer, see tvdcn.series; ``grad_input[split]`` declares it only for
+    the cases in that scope, tvdcn.cases.SCOPES); those
 (d) do not depend on the thread count at all, and agree with the reference (test_reference).
 (b) wherever baseline gives the same bits at 1 and N threads, so does patched: the series adds
     no thread-count dependence. Baseline itself is not always invariant (its GEMM changes the
@@ -14,7 +15,8 @@
     so both variants must be invariant outright: this keeps (b) from being vacuous; and
 (e) patched equals baseline there bit for bit in every result, declared changed or not: a
     declaration excuses rounding, and exact sums have none. It is what holds the results a build
-    with lowered thresholds declares (tvdcn.lowered) to baseline's bits.
+    with lowered thresholds declares (tvdcn.lowered), and 0026's ``[split]`` ones on the exact
+    split case, to baseline's bits.
 """
 from __future__ import annotations
 
