@@ -111,8 +111,20 @@ def gcovr(worktree: Path, objects: Path, raw: Path, summary: Path) -> str:
     return "\n".join(text)
 
 
+def without_line_checksums(report: dict) -> dict:
+    """A gcovr JSON report without its per-line source checksums (``gcovr/md5``). gcovr refuses to
+    merge a line whose text differs between reports, which the lines a -lowered build rewrites do
+    (tvdcn.lowered: the same line numbers, other constants); merged, they take the first report's."""
+    for f in report.get("files", []):
+        for ln in f.get("lines", []):
+            ln.pop("gcovr/md5", None)
+    return report
+
+
 def merge(worktree: Path, tracefiles: list[Path], raw: Path, summary: Path) -> str:
     """gcovr over several runs' raw JSON reports (tracefiles), merged line by line; as gcovr()."""
+    for t in tracefiles[1:]:
+        t.write_text(json.dumps(without_line_checksums(json.loads(t.read_text()))))
     base = [sys.executable, "-m", "gcovr", "--root", str(worktree), *GCOVR_OPTIONS,
             *(x for t in tracefiles for x in ("--add-tracefile", str(t)))]
     text = []
