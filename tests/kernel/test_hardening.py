@@ -174,6 +174,23 @@ INVALID = {
                                    r"weight.shape\[0\] \(5\) must be divisible by groups \(2\)"),
     "in-channels-not-divisible": ("op(x, w, torch.rand(2, 54, 6, 6), torch.rand(2, 27, 6, 6), b, 1, 1, 1, 1, 1, 1, 1, 3, True)",
                                   r"input.shape\[1\] \(4\) must be divisible by offset_groups \(3\)"),
+    # The width (second) operand of each check on a pair, the height one valid (the cases above
+    # make the first operand fail): each operand is its own test.
+    "stride-w-0": ("op(x, w, off, m, b, 1, 0, 1, 1, 1, 1, 1, 1, True)", r"stride must be positive, got \(1, 0\)"),
+    "padding-w-negative": ("op(x, w, off, m, b, 1, 1, 1, -1, 1, 1, 1, 1, True)", r"padding must be non-negative, got \(1, -1\)"),
+    "dilation-w-0": ("op(x, w, off, m, b, 1, 1, 1, 1, 1, 0, 1, 1, True)", r"dilation must be positive, got \(1, 0\)"),
+    "kernel-h-0": ("op(x, torch.rand(5, 4, 0, 3), off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)", r"a 0 x 3 kernel"),
+    "kernel-w-0": ("op(x, torch.rand(5, 4, 3, 0), off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)", r"a 3 x 0 kernel"),
+    "huge-padding-w": ("op(x, w, off, m, b, 1, 1, 1, 2**40, 1, 1, 1, 1, True)", r"larger than 2\^31 - 1"),
+    "huge-dilation-h": ("op(x, w, off, m, b, 1, 1, 1, 1, 2**40, 1, 1, 1, True)", r"larger than 2\^31 - 1"),
+    "huge-dilation-w": ("op(x, w, off, m, b, 1, 1, 1, 1, 1, 2**40, 1, 1, True)", r"larger than 2\^31 - 1"),
+    "huge-dilated-kernel-h": ("op(x, w, off, m, b, 1, 1, 1, 1, 2**30, 1, 1, 1, True)", r"larger than 2\^31 - 1"),
+    "huge-dilated-kernel-w": ("op(x, w, off, m, b, 1, 1, 1, 1, 1, 2**30, 1, 1, True)", r"larger than 2\^31 - 1"),
+    "kernel-too-wide": ("op(torch.rand(2, 4, 6, 2), w, off, m, b, 1, 1, 0, 0, 1, 1, 1, 1, True)",
+                        r"dilated kernel \(3 x 3\) is larger than the padded input \(6 x 2\)"),
+    "offset-width": ("op(x, w, off[..., :5], m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)", r"offset.shape\[2:\] must be the output size"),
+    "mask-channels": ("op(x, w, off, m[:, :5], b, 1, 1, 1, 1, 1, 1, 1, 1, True)", r"mask.shape\[1\] is not valid"),
+    "mask-height": ("op(x, w, off, m[:, :, :4], b, 1, 1, 1, 1, 1, 1, 1, 1, True)", r"mask.shape\[2:\] must be the output size"),
 }
 
 
