@@ -26,7 +26,6 @@ Emulation makes timings meaningless and everything 10-50x slower: only correctne
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
