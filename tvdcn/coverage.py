@@ -41,7 +41,7 @@ from .log import Failure, info
 KERNEL = str(paths.KERNEL)
 # Fast and meaningful: the grid at every thread count, bad input, fuzzing, the reference, and
 # bfloat16/float16 (the only tests that take the kernels' compute-in-float32 path).
-DEFAULT_TESTS = [f"tests/kernel/test_{t}.py" for t in ("threads", "hardening", "fuzz", "reference", "low_precision")]
+DEFAULT_TESTS = [f"tests/kernel/test_{t}.py" for t in ("threads", "hardening", "fuzz", "reference", "low_precision", "faults")]
 GCOVR_OPTIONS = ["--merge-lines", "--exclude-throw-branches", "--exclude-unreachable-branches"]
 
 

@@ -9,6 +9,14 @@ each substitution must match its text exactly once, or the build fails saying wh
 moved (a refactor of the kernel must update this table, not silently test the defaults).
 Replacements never add or remove a line, so line numbers (and coverage) map onto the real file.
 
+Three rewrites are not thresholds. ``scratch``, the helper behind every raw plan buffer (the
+memory at::empty's NaN fill does not reach), fills each buffer with 0xff bytes: a float entry read
+before it is written is NaN, an index is -1, which the grid's comparisons and an ASan build catch.
+And failures on request, for the error paths no test could reach otherwise (tests/kernel/
+test_faults.py): ``TVDCN_FAIL_SCRATCH=N`` makes every plan allocation of N elements fail (0: every
+allocation), so each site's out-of-memory error is reached by choosing its size;
+``TVDCN_FAIL_GEMM`` makes every tile GEMM of the forward report failure. Unset, they change nothing.
+
 What lowering may change, and what it must not (``DECLARED``, recorded in the variant's
 build.json and read by the suite, tests/conftest.py):
 
@@ -85,6 +93,22 @@ SUBSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
      "constexpr int64_t kBackwardTileMinChannels = 3;",
      "16 -> 3: tiles that start inside an offset group and end in the next, and a partial last "
      "tile of a weight group"),
+    # Not thresholds: faults on request, and poisoned scratch (see FAULTS).
+    ("scratch buffers",
+     "std::unique_ptr<T[]> buffer(new (std::nothrow) T[n]);",
+     "const char* fail = std::getenv(\"TVDCN_FAIL_SCRATCH\"); std::unique_ptr<T[]> buffer("
+     "fail && (std::atoll(fail) == 0 || std::atoll(fail) == n) ? nullptr : new (std::nothrow) T[n]); "
+     "if (buffer) { __builtin_memset(buffer.get(), 0xff, sizeof(T) * n); }",
+     "a task's plan buffers are filled with 0xff bytes (NaN, index -1) so that an entry read before it "
+     "is written shows; TVDCN_FAIL_SCRATCH=N fails every allocation of N elements (0: all)"),
+    ("GEMM failure",
+     "if (err != 0) {",
+     "if (err != 0 || std::getenv(\"TVDCN_FAIL_GEMM\")) {",
+     "TVDCN_FAIL_GEMM set: every tile GEMM of the forward reports failure"),
+    ("GEMM failure code",
+     "gemm_error = static_cast<int32_t>(err);",
+     "gemm_error = err != 0 ? static_cast<int32_t>(err) : -1;",
+     "a requested failure records a non-zero code"),
 )
 
 # Results whose rounding the lowered build may change from baseline, beyond the series' own

@@ -119,6 +119,7 @@ def test_border_positions_match_upstream(dtype, tmp_path):
         assert why is None, f"{k} differs from upstream at border positions: {why}"
 
 
+BACKWARD = "torch.ops.torchvision._deform_conv2d_backward"
 # Invalid arguments: (name, code that calls the op, exception types, message pattern).
 SETUP = """
 import re, json
@@ -126,6 +127,7 @@ from torchvision.ops import deform_conv2d
 x = torch.rand(2, 4, 6, 6); w = torch.rand(5, 4, 3, 3); off = torch.rand(2, 18, 6, 6); m = torch.rand(2, 9, 6, 6)
 b = torch.rand(5)
 op = torch.ops.torchvision.deform_conv2d
+CPU = torch._C.DispatchKeySet(torch._C.DispatchKey.CPU)
 def call():
 {body}
 try:
@@ -191,6 +193,24 @@ INVALID = {
     "offset-width": ("op(x, w, off[..., :5], m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)", r"offset.shape\[2:\] must be the output size"),
     "mask-channels": ("op(x, w, off, m[:, :5], b, 1, 1, 1, 1, 1, 1, 1, 1, True)", r"mask.shape\[1\] is not valid"),
     "mask-height": ("op(x, w, off, m[:, :, :4], b, 1, 1, 1, 1, 1, 1, 1, 1, True)", r"mask.shape\[2:\] must be the output size"),
+    # A padding below 2^31 whose padded input is not.
+    "huge-padded-h": ("op(x, w, off, m, b, 1, 1, 2**30, 1, 1, 1, 1, 1, True)", r"larger than 2\^31 - 1"),
+    "huge-padded-w": ("op(x, w, off, m, b, 1, 1, 1, 2**30, 1, 1, 1, 1, True)", r"larger than 2\^31 - 1"),
+    # Each size of grad_out in the backward, and its device.
+    "backward-grad-out-3d": (f"{BACKWARD}(torch.rand(5, 6, 6), x, w, off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)",
+                             r"expected grad_out of shape \(2, 5, 6, 6\)"),
+    "backward-grad-out-batch": (f"{BACKWARD}(torch.rand(1, 5, 6, 6), x, w, off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)",
+                                r"expected grad_out of shape \(2, 5, 6, 6\)"),
+    "backward-grad-out-channels": (f"{BACKWARD}(torch.rand(2, 4, 6, 6), x, w, off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)",
+                                   r"expected grad_out of shape \(2, 5, 6, 6\)"),
+    "backward-grad-out-width": (f"{BACKWARD}(torch.rand(2, 5, 6, 5), x, w, off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)",
+                                r"expected grad_out of shape \(2, 5, 6, 6\)"),
+    # A tensor on another device reaches the CPU kernel only when a caller dispatches to it
+    # directly (the dispatcher would pick that device's kernel): redispatch to the CPU key.
+    "weight-meta": ("op.default.redispatch(CPU, x, w.to('meta'), off, m, b, 1, 1, 1, 1, 1, 1, 1, 1, True)",
+                    r"expected weight to be a CPU tensor"),
+    "backward-grad-out-meta": (f"{BACKWARD}.default.redispatch(CPU, torch.rand(2, 5, 6, 6, device='meta'), x, w, off, m, b, "
+                               "1, 1, 1, 1, 1, 1, 1, 1, True)", r"expected grad_out to be a CPU tensor"),
 }
 
 
