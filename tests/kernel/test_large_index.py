@@ -1,4 +1,4 @@
-"""An im2col buffer of more than 2^31 elements gives the right result (patch 0005's int64 path).
+"""An im2col buffer of more than 2^31 elements gives the right result (patch 0006's int64 path).
 
 Forward of 64 input channels, 3x3 kernel, one 1960x1960 image: the column buffer has
 576 x 3,841,600 = 2,212,761,600 elements (> 2^31 - 1), 8.9 GB in float32, so the kernels index
