@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The thread sweep on a many-core machine that has torch and a C++ compiler but not this repo's
 # builds (the lent device box). Prepare here, after scripts/build.sh:
-#   .venv/bin/python -m tvdcn.standalone stage baseline,prefix-11,prefix-12,patched
+#   .venv/bin/python -m tvdcn.standalone stage baseline,prefix-12,prefix-13,patched
 #   .venv/bin/python -m tvdcn.standalone devtools      # pytest + ninja for a machine without them
 # and send the checkout with .work/standalone and .work/devpy. There, this script compiles the
 # staged kernel files (tvdcn.standalone), checks patched against baseline bit for bit at 1 and all
@@ -33,7 +33,7 @@ step() {  # step NAME COMMAND...: run it, its output to $OUT/NAME.txt and to the
 step env sh -c "'$PY' -c 'import sys, torch; print(sys.version); print(torch.__version__); print(torch.__config__.parallel_info())'; lscpu | head -20"
 step build "$PY" -m tvdcn.standalone build
 B="$PY -m tvdcn.bench --min-run-time 0.5"
-step train $B --variants sa:baseline,sa:prefix-11,sa:prefix-12,sa:patched --configs "$CONFIGS" --mode train \
+step train $B --variants sa:baseline,sa:prefix-12,sa:prefix-13,sa:patched --configs "$CONFIGS" --mode train \
     --threads "$THREADS" --rounds 2 --json "$OUT/train.json"
 # The files that need packages the device lacks (hypothesis, yaml) skip themselves at collection.
 step bits "$PY" -m pytest -q -m device --baseline sa:baseline --patched sa:patched --threads "1,$ALL"

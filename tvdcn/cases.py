@@ -174,7 +174,7 @@ MAX_PARALLEL_IMGS = 32
 
 def backward_split(case: Case) -> bool:
     """Whether the backward's columns exceed its buffer bound, so that it runs in channel tiles
-    (patch 0026): the kernel's bound test, from the shape and the dtype it computes in (float32 for
+    (patch 0028): the kernel's bound test, from the shape and the dtype it computes in (float32 for
     bfloat16 and float16). A superset of the layers that really split (the tile's floor of 16
     channels can keep a small layer whole), which only relaxes the checks there."""
     if case.batch == 0:
@@ -214,7 +214,7 @@ def grid() -> list[Case]:
         Case(batch=1, cin=16, cout=8, h=24, w=24, dtype="float64", ogroups=4, wgroups=2),
         # Measured: upstream's own forward/grad_weight vary with the thread count here (GEMM).
         Case(batch=40, cin=4, cout=5, h=7, w=8),
-        # The backward's column buffer in channel tiles (patch 0026; at most 32 MiB of columns,
+        # The backward's column buffer in channel tiles (patch 0028; at most 32 MiB of columns,
         # at least 16 channels): 28 channels fit here, so the tiles are [0, 28), [28, 48),
         # [48, 76), [76, 96): the weight groups' border (48) ends one, two start inside an offset
         # group (32 channels) and end in the next, and one continues a group.
@@ -227,10 +227,10 @@ def grid() -> list[Case]:
         Case(batch=11, cin=4, cout=6, h=10, w=10),
         # The backward's channel tiles across two 32-image blocks: 16 channels fit, tiles [0, 16)
         # and [16, 32) (each over two offset groups), in each block. Exact values, so that every
-        # result is held to baseline's bits although 0026 declares the split gradients changed.
+        # result is held to baseline's bits although 0028 declares the split gradients changed.
         Case(batch=64, cin=32, cout=4, h=32, w=32, ogroups=4, dtype="float64", values="exact"),
         # A split whose GEMM blocks round unlike baseline's whole GEMM (MKL: grad_weight at 1
-        # thread, the columns' last one-channel block at 2): tiles [0, 16), [16, 17). What 0026's
+        # thread, the columns' last one-channel block at 2): tiles [0, 16), [16, 17). What 0028's
         # "[split]" declarations are for (results/2026-11-30/tile-rounding.txt).
         Case(batch=1, cin=17, cout=6, h=256, w=256),
         # Under the lowered build (tvdcn.lowered) the shapes from batch 3 on (these too) also run

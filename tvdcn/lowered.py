@@ -23,13 +23,13 @@ build.json and read by the suite, tests/conftest.py):
 - ``out`` is already declared changed by the series (its GEMM operands change shape and order);
   smaller pixel tiles and ``small_tile_mm`` on one-pixel tiles round it differently again, so it
   stays compared with the float64 reference, and must still not depend on the thread count.
-- The four gradients the channel tiles feed (patch 0026): a tile's columns are a block of rows of
+- The four gradients the channel tiles feed (patch 0028): a tile's columns are a block of rows of
   baseline's GEMM (weight^T x grad_out), from which grad_input, grad_offset and grad_mask are
   computed, and grad_weight is added a block of columns at a time; lowered, the tiles split almost
   every shape, into blocks as narrow as one channel. A BLAS need not round a block of a GEMM as it
   rounds the whole, nor the same at every thread count (NVPL does not for grad_weight at 4
   threads; MKL on x86 does not for a one-channel block of columns at 2 threads, nor for
-  grad_weight's blocks at 1: results/2026-11-30/tile-rounding.txt). Patch 0026 declares the four
+  grad_weight's blocks at 1: results/2026-11-30/tile-rounding.txt). Patch 0028 declares the four
   for ``[split]`` cases, whose columns exceed the default 32 MiB (tvdcn.cases.backward_split);
   lowered, almost every case splits, so this build declares them unscoped: they are compared
   with the float64 reference at every thread count, left out of the thread-invariance checks,
@@ -113,7 +113,7 @@ SUBSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
 
 # Results whose rounding the lowered build may change from baseline, beyond the series' own
 # declarations, and results it may make depend on the thread count: name -> why (module doc).
-TILE_WHY = ("the backward's channel tiles (patch 0026), lowered to a few channels, compute it from GEMMs "
+TILE_WHY = ("the backward's channel tiles (patch 0028), lowered to a few channels, compute it from GEMMs "
             "that are blocks of baseline's (columns: rows of weight^T x grad_out; grad_weight: blocks of "
             "columns), which a BLAS may round differently from the whole and by thread count")
 TILED = ("grad_input", "grad_offset", "grad_mask", "grad_weight")

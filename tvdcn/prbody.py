@@ -119,7 +119,7 @@ def bench(n: int, out: Path, configs: str = CONFIGS) -> str:
 
 def checks(n: int, out: Path, fuzz_examples: int = 500) -> dict:
     """The tests that hold for every prefix of the series (marker ``pr``; test_hardening pins the
-    final series' error messages, e.g. the dtype list patch 0008 extends, so it is not one), with
+    final series' error messages, e.g. the dtype list patch 0009 extends, so it is not one), with
     the parent as the baseline; the suite's summary of them."""
     r = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "pr", "--baseline", f"prefix-{n - 1}",
               "--patched", f"prefix-{n}", "--summary-json", str(out), "--fuzz-examples", str(fuzz_examples)])

@@ -17,7 +17,7 @@ For a machine that has torch but not our torchvision builds (the many-core devic
   Python signature over the compiled forward and backward (an ``autograd.Function`` with
   torchvision's formula: one backward call returns all five gradients).
 
-Usage: ``python -m tvdcn standalone stage baseline,prefix-11,patched`` here;
+Usage: ``python -m tvdcn standalone stage baseline,prefix-12,patched`` here;
 ``python -m tvdcn standalone build`` there, then ``python -m tvdcn.bench --variants
 sa:baseline,sa:patched ...`` (needs only torch).
 """
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("stage", help="copy built variants' kernel files to .work/standalone/")
-    s.add_argument("variants", help="comma-separated, e.g. baseline,prefix-11,patched")
+    s.add_argument("variants", help="comma-separated, e.g. baseline,prefix-12,patched")
     sub.add_parser("build", help="compile every staged variant (in parallel)")
     sub.add_parser("devtools", help="pytest and ninja in .work/devpy, for a machine without them")
     one = sub.add_parser("build-one", help=argparse.SUPPRESS)

@@ -102,7 +102,7 @@ STACKS = {s.name: s for s in (
 EMULATED = {s.name: s for s in (
     Stack("aarch64-tv0.29", "2.14.1", "0.29.1", arch="aarch64", differs=(
         (TV029_GRAD_WEIGHT[0], TV029_GRAD_WEIGHT[1] + "; and with this torch's BLAS (NVPL), the weight GEMM "
-                                                      "in channel tiles (patch 0026, layers whose columns exceed "
+                                                      "in channel tiles (patch 0028, layers whose columns exceed "
                                                       "32 MiB) rounds otherwise than the whole GEMM, seen at batch "
                                                       "8, 96 channels, 64x64 (results/2026-11-30/"
                                                       "aarch64-fp-contract.txt)"),)),

@@ -1,4 +1,4 @@
-"""bfloat16 and float16 (patch 0008): computed in float32, rounded once.
+"""bfloat16 and float16 (patch 0009): computed in float32, rounded once.
 
 For shapes of the grid, in the patched variant's own processes, at 1 and at 2 threads:
   * forward and all five gradients in bfloat16 / float16 are bit-identical to the float32 op's

@@ -15,7 +15,7 @@
     so both variants must be invariant outright: this keeps (b) from being vacuous; and
 (e) patched equals baseline there bit for bit in every result, declared changed or not: a
     declaration excuses rounding, and exact sums have none. It is what holds the results a build
-    with lowered thresholds declares (tvdcn.lowered), and 0026's ``[split]`` ones on the exact
+    with lowered thresholds declares (tvdcn.lowered), and 0028's ``[split]`` ones on the exact
     split case, to baseline's bits.
 """
 from __future__ import annotations
