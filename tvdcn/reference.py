@@ -107,7 +107,9 @@ def run_ref(case, inputs: dict) -> dict:
 # magnitude of margin and still fails on any real bug. float32: inputs are rounded to float32 and
 # every sum of K products accumulates about K * 2^-24 relative error; K is at most a few hundred
 # in the suite's shapes, so 1e-4 bounds it (observed <= 2e-6).
-TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
+# bfloat16/float16 (computed in float32, rounded once): the float32 bound plus the final rounding,
+# at most the unit roundoff u = 2^-8 / 2^-11 of the result's magnitude.
+TOLERANCE = {"float64": 1e-10, "float32": 1e-4, "bfloat16": 2**-8 + 1e-4, "float16": 2**-11 + 1e-4}
 
 
 def mismatches(case, got: dict, ref: dict) -> list[str]:
