@@ -16,6 +16,24 @@ from __future__ import annotations
 import torch
 
 
+def sampling_positions(offset: torch.Tensor, kernel, stride, padding, dilation, dtype: torch.dtype,
+                       position_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, x) of every sample, each (batch, offset_groups, kh * kw, out_h, out_w): the tap's
+    position plus its offset, added in ``position_dtype`` (default ``dtype``), returned in ``dtype``."""
+    (KH, KW), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    B, _, OH, OW = offset.shape
+    K = KH * KW
+    ky = (torch.arange(KH, dtype=dtype) * dh).repeat_interleave(KW)       # (K,)
+    kx = (torch.arange(KW, dtype=dtype) * dw).repeat(KH)
+    oy = torch.arange(OH, dtype=dtype) * sh - ph                           # (OH,)
+    ox = torch.arange(OW, dtype=dtype) * sw - pw
+    off = offset.reshape(B, offset.shape[1] // (2 * K), K, 2, OH, OW)
+    pd = position_dtype or dtype
+    y = ((oy.view(1, 1, 1, OH, 1) + ky.view(1, 1, K, 1, 1)).to(pd) + off[:, :, :, 0].to(pd)).to(dtype)
+    x = ((ox.view(1, 1, 1, 1, OW) + kx.view(1, 1, K, 1, 1)).to(pd) + off[:, :, :, 1].to(pd)).to(dtype)
+    return y, x
+
+
 def deform_conv2d_ref(input: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
                       bias: torch.Tensor | None = None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                       mask: torch.Tensor | None = None,
@@ -32,19 +50,9 @@ def deform_conv2d_ref(input: torch.Tensor, offset: torch.Tensor, weight: torch.T
     G = offset.shape[1] // (2 * KH * KW)
     OH, OW = offset.shape[2], offset.shape[3]
     K = KH * KW
-    sh, sw = stride
-    ph, pw = padding
-    dh, dw = dilation
     dt = input.dtype
 
-    ky = (torch.arange(KH, dtype=dt) * dh).repeat_interleave(KW)          # (K,)
-    kx = (torch.arange(KW, dtype=dt) * dw).repeat(KH)
-    oy = torch.arange(OH, dtype=dt) * sh - ph                              # (OH,)
-    ox = torch.arange(OW, dtype=dt) * sw - pw
-    off = offset.reshape(B, G, K, 2, OH, OW)
-    pd = position_dtype or dt
-    y = ((oy.view(1, 1, 1, OH, 1) + ky.view(1, 1, K, 1, 1)).to(pd) + off[:, :, :, 0].to(pd)).to(dt)
-    x = ((ox.view(1, 1, 1, 1, OW) + kx.view(1, 1, K, 1, 1)).to(pd) + off[:, :, :, 1].to(pd)).to(dt)
+    y, x = sampling_positions(offset, (KH, KW), stride, padding, dilation, dt, position_dtype)
     inside = (y > -1) & (y < H) & (x > -1) & (x < W)
     # Positions that are not sampled are moved to 0 (their value is masked out below), so that
     # floor() and the gather stay defined whatever the offset (NaN, Inf, huge).

@@ -27,18 +27,12 @@ CODE = """
 import json, dataclasses
 import torchvision  # registers the ops
 from tvdcn.cases import grid, make_inputs, run
-from tvdcn.reference import TOLERANCE, run_ref
+from tvdcn.reference import TOLERANCE, run_ref, sampling_positions
 bits = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16}
 def kinks(c, off):
     # Offsets of few bits put sampling positions on integers, where the bilinear sample has a kink
     # and d/dy (d/dx) is one-sided, its side a convention: grad_offset's y (x) elements there.
-    B, _, OH, OW = off.shape
-    kk = c.kh * c.kw
-    o = off.double().view(B, c.ogroups, kk, 2, OH, OW)
-    i, j = torch.arange(c.kh).repeat_interleave(c.kw), torch.arange(c.kw).repeat(c.kh)
-    py = (torch.arange(OH) * c.stride[0] - c.pad[0]).view(1, 1, 1, OH, 1) + (i * c.dil[0]).view(1, 1, kk, 1, 1)
-    px = (torch.arange(OW) * c.stride[1] - c.pad[1]).view(1, 1, 1, 1, OW) + (j * c.dil[1]).view(1, 1, kk, 1, 1)
-    py, px = py + o[:, :, :, 0], px + o[:, :, :, 1]
+    py, px = sampling_positions(off, (c.kh, c.kw), c.stride, c.pad, c.dil, torch.float64, torch.float32)
     return torch.stack([py == py.floor(), px == px.floor()], 3).view(off.shape)
 out = []
 for c in [c for c in grid() if c.batch in (1, 7, 33) and c.dtype == "float32"]:
