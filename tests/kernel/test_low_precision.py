@@ -37,13 +37,14 @@ def kinks(c, off):
 out = []
 for c in [c for c in grid() if c.batch in (1, 7, 33) and c.dtype == "float32"]:
     for dtype in (torch.bfloat16, torch.float16):
+        name = str(dtype).removeprefix("torch.")
         low_in = {k: v.to(dtype) for k, v in make_inputs(c).items()}
-        low = run(dataclasses.replace(c, dtype=str(dtype).removeprefix("torch.")), low_in)
+        low = run(dataclasses.replace(c, dtype=name), low_in)
         f32 = run(c, {k: v.float() for k, v in low_in.items()})
         same = {k: torch.equal(low[k].view(bits[dtype]), f32[k].to(dtype).view(bits[dtype])) for k in low}
         # The reference in float64 on the same values, positions rounded to float32 as the kernel's.
         ref = run_ref(c, low_in)
-        u = TOLERANCE[str(dtype).removeprefix("torch.")] - TOLERANCE["float32"]
+        u = TOLERANCE[name] - TOLERANCE["float32"]
         keep = {k: torch.ones_like(ref[k], dtype=torch.bool) for k in low}
         if "grad_offset" in low:
             keep["grad_offset"] = ~kinks(c, low_in["offset"])
@@ -62,7 +63,7 @@ for c in [c for c in grid() if c.batch in (1, 7, 33) and c.dtype == "float32"]:
             oc = f"{type(e).__name__}: {e}"[:500]
         out.append({"case": c.id, "dtype": str(dtype), "same": same, "opcheck": oc,
                     "ref_error_u": {k: e / u for k, e in err.items()}, "at_kinks": at_kinks,
-                    "ref_ok": {k: e <= TOLERANCE[str(dtype).removeprefix("torch.")] for k, e in err.items()},
+                    "ref_ok": {k: e <= TOLERANCE[name] for k, e in err.items()},
                     "low": {k: v.view(bits[dtype]).tolist() for k, v in low.items()},
                     "f32": {k: v.view(torch.int32).tolist() for k, v in f32.items()}})
 print(json.dumps(out))
