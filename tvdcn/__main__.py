@@ -12,10 +12,11 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from . import build as build_mod
 from . import paths, pin as pin_mod, series, variant
-from .log import Failure, info
+from .log import Failure
 
 
 def prepare(args: argparse.Namespace) -> list[str]:
@@ -82,26 +83,10 @@ def cmd_sanitize(args: argparse.Namespace) -> int:
 
 
 def cmd_prefixes(args: argparse.Namespace) -> int:
-    """Build every prefix of the series and run the prefix tests on it: the stack stays bisectable."""
-    pin = pin_mod.load()
-    prefixes = prepare(args)
-    rows = []
-    for k in range(1, len(prefixes)):
-        name = f"prefix-{k}"
-        try:
-            for v in build_mod.variants_for(prefixes, ["baseline", name]):
-                build_mod.build(pin, v, prefixes.index(v.commit))
-        except Failure as e:
-            info(f"{name} does not build: {e}")
-            rows.append((name, "does not build"))
-            continue
-        info(f"{name}: running the fast checks")
-        rc = run_suite("-q", "-m", "prefix", "--patched", name, *args.pytest_args)
-        rows.append((name, "passed" if rc == 0 else f"FAILED (pytest exit {rc})"))
-    print("\nSeries prefixes:")
-    for (name, status), f in zip(rows, series.patch_files()):
-        print(f"  {name:<10} {f.name:<70} {status}")
-    return 0 if all(st == "passed" for _, st in rows) else 1
+    """Build every prefix of the series and run the prefix tests on it (tvdcn.prefixes)."""
+    from . import prefixes
+
+    return prefixes.main(args, prepare(args))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -172,6 +157,7 @@ OWN_PARSER = {
     "profile": ("tvdcn.profile", "split a training step by pass with perf (--counters: page faults, CPU time)"),
     "standalone": ("tvdcn.standalone", "stage and compile a variant's kernel file alone (for a many-core machine)"),
     "ci": ("tvdcn.ci", "the CI matrix: list the cells, print the workflow, run one cell here"),
+    "tuning": ("tvdcn.tuning", "benchmark each tuning constant of the kernel against neighbouring values"),
 }
 
 
@@ -200,9 +186,13 @@ def parser() -> argparse.ArgumentParser:
     sa.add_argument("--variant", default="patched-asan",
                     help="the -asan variant (default: %(default)s; baseline-asan: upstream itself)")
     sa.set_defaults(fn=cmd_sanitize, takes_pytest_args=True)
-    pf = sub.add_parser("prefixes", help="build each prefix of the series and run the prefix tests on it")
+    pf = sub.add_parser("prefixes", help="build each prefix of the series and run the prefix tests on it",
+                        description=_doc("tvdcn.prefixes"), formatter_class=raw)
     pf.add_argument("--source")
     pf.add_argument("--force", action="store_true")
+    pf.add_argument("--record", type=Path, metavar="FILE",
+                    help="write each prefix's result to FILE; skip those it records as passed under the same key")
+    pf.add_argument("--fresh", action="store_true", help="with --record: run every prefix again")
     pf.add_argument("pytest_args", nargs="*", help="extra pytest arguments")
     pf.set_defaults(fn=cmd_prefixes)
     e = sub.add_parser("export", help="write the vendored tree's commits back to patches/")
@@ -216,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
 
     bench.add_arguments(bb)
     bb.set_defaults(fn=cmd_bench)
-    for name in ("profile", "standalone"):
+    for name in ("profile", "standalone", "tuning"):
         sub.add_parser(name, help=OWN_PARSER[name][1], add_help=False)
     a = sub.add_parser("apply", help="apply the series onto a torchvision checkout with git am --3way",
                        description=_doc("tvdcn.apply"), formatter_class=raw)

@@ -1,0 +1,59 @@
+"""tvdcn.tuning without benchmarking: its table must match the tip's kernel file (each constant's line
+once, its value once in that line), name every constant the kernel declares, and rewrite only the
+line it names when staging."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tvdcn import catalog, tuning
+
+from test_lowered import tip_kernel  # the series tip's kernel file (skips without the vendored tree)
+
+pytestmark = [pytest.mark.tooling]
+
+
+def test_every_tunable_line_occurs_once_with_its_value_once():
+    text = tip_kernel()
+    for t in tuning.TUNABLES:
+        assert text.count(t.text) == 1, t.name
+        assert t.text.count(t.value) == 1, t.name
+        values = [tuning.number(v) for v in (t.value, *t.alternatives)]
+        assert len(set(values)) == len(values), t.name
+        assert t.mode in ("forward", "train", "both")
+        for c in t.configs.split(","):
+            catalog.config(c)
+
+
+def test_every_named_constant_of_the_kernel_is_swept_or_derived():
+    declared = set(re.findall(tuning.CONSTANT, tip_kernel()))
+    covered = {t.name for t in tuning.TUNABLES} | set(tuning.DERIVED)
+    assert declared - covered == set(), "a new constant needs a TUNABLES entry or a DERIVED reason"
+    assert {t.name for t in tuning.TUNABLES if t.name.startswith("k")} | set(tuning.DERIVED) <= declared
+
+
+def test_stage_rewrites_one_line_per_alternative(tmp_path, monkeypatch):
+    text = tip_kernel()
+
+    def fake_stage(variants, root):
+        d = root / tuning.BASE
+        (d / "cpu").mkdir(parents=True)
+        ns = tuning.standalone.namespace(tuning.BASE)
+        (d / "cpu" / tuning.paths.KERNEL.name).write_text(text + f"\n// {ns}\n")
+        (d / "register.cpp").write_text(f"// {ns}\n")
+        (d / "standalone.json").write_text('{"variant": "patched", "namespace": "%s"}' % ns)
+
+    monkeypatch.setattr(tuning.standalone, "stage", fake_stage)
+    tuning.stage(tmp_path)
+    base = (tmp_path / tuning.BASE / "cpu" / tuning.paths.KERNEL.name).read_text().splitlines()
+    for t in tuning.TUNABLES:
+        for v in t.alternatives:
+            d = tmp_path / tuning.tag(t, v)
+            lines = (d / "cpu" / tuning.paths.KERNEL.name).read_text().splitlines()
+            changed = [(a, b) for a, b in zip(base, lines) if a != b]
+            assert len(lines) == len(base) and len(changed) == 2, (t.name, v)
+            (old, new), (_, registration) = changed
+            assert t.text in old and new == old.replace(t.value, v), (t.name, v)
+            assert tuning.standalone.namespace(d.name) in registration
+            assert tuning.standalone.namespace(d.name) in (d / "register.cpp").read_text()
