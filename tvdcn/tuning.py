@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         out["constants"].append({"name": t.name, "value": t.value, "alternatives": dict(zip(t.alternatives, variants(t)[1:])),
                                  "decides": t.decides, "mode": t.mode, "rows": res["rows"],
                                  "wall_seconds": round(time.monotonic() - t0, 1)})
-    out["meta"].pop("variants", None)
+    for k in ("variants", "mode", "wall_seconds", "peers", "peer_agreement"):
+        out["meta"].pop(k, None)  # per constant, or of the first part only
     args.json.write_text(json.dumps(out, indent=1) + "\n")
     shutil.rmtree(tmp, ignore_errors=True)
     print(report(out))

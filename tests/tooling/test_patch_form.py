@@ -2,11 +2,17 @@
 short what and why. Read from patches/ (the exported series), so no vendored tree is needed."""
 from __future__ import annotations
 
+import difflib
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from tvdcn import paths
+from tvdcn import paths, series
+
+pytestmark = [pytest.mark.tooling]
 
 MAX_BYTES = 15_000  # a patch file, except the port (main has its own)
 MAX_WORDS = 200     # a message, its subject included, its trailers not
@@ -42,3 +48,27 @@ def test_patch_size_and_message_length(patch):
         assert len(text.encode()) <= MAX_BYTES, f"{patch.name}: {len(text.encode())} bytes; split it"
     words = message_words(text)
     assert words <= MAX_WORDS, f"{patch.name}: its message has {words} words; figures go in the PR body"
+
+
+def test_every_prefix_is_clang_format_clean(tmp_path):
+    """Upstream's lint runs clang-format over torchvision/csrc with the repository's .clang-format:
+    each prefix's C++ files, as the series leaves them, must come out of it unchanged."""
+    if not (paths.SRC / ".git").exists():
+        pytest.skip("the vendored tree is not prepared (scripts/build.sh)")
+    clang_format = Path(sys.executable).parent / "clang-format"
+    assert clang_format.exists(), "clang-format is in requirements.txt: run scripts/build.sh to install it"
+    style = tmp_path / ".clang-format"
+    style.write_text(series.git("show", "pristine:.clang-format") + "\n")
+    unclean = []
+    for k, commit in enumerate(series.git("rev-list", "--reverse", "pristine..series").split(), 1):
+        for name in series.git("diff", "--name-only", "pristine", commit).split():
+            if not name.endswith((".cpp", ".h", ".cu", ".cuh")) or not series.git("ls-tree", commit, name):
+                continue
+            text = subprocess.run(["git", "show", f"{commit}:{name}"], cwd=paths.SRC, capture_output=True,
+                                  text=True, check=True).stdout
+            formatted = subprocess.run([str(clang_format), f"--style=file:{style}", f"--assume-filename={name}"],
+                                       input=text, capture_output=True, text=True, check=True).stdout
+            if formatted != text:
+                diff = difflib.unified_diff(text.splitlines(), formatted.splitlines(), lineterm="", n=0)
+                unclean.append(f"prefix-{k} {name}:\n" + "\n".join(list(diff)[2:12]))
+    assert not unclean, "\n".join(unclean)

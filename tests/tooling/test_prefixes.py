@@ -5,9 +5,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tvdcn import build as build_mod
 from tvdcn import pin as pin_mod
 from tvdcn import prefixes, series
+
+pytestmark = [pytest.mark.tooling]
 
 
 def fake_series(monkeypatch, trees: dict[int, str], fail: set[int] = frozenset()):
