@@ -57,3 +57,22 @@ def test_stage_rewrites_one_line_per_alternative(tmp_path, monkeypatch):
             assert t.text in old and new == old.replace(t.value, v), (t.name, v)
             assert tuning.standalone.namespace(d.name) in registration
             assert tuning.standalone.namespace(d.name) in (d / "register.cpp").read_text()
+
+
+def test_report_marks_overlap_and_lists_only_alternatives_faster_beyond_noise():
+    def t(median, lo, hi):
+        return {"median_ms": median, "min_ms": lo, "max_ms": hi}
+
+    base, a, b = "sa:" + tuning.BASE, "sa:patched__kX_1", "sa:patched__kX_4"
+    result = {
+        "meta": {"cpu": "cpu", "cores": 2, "torch": "t", "rounds": 3, "threads": "1,2"},
+        "derived": {},
+        "constants": [{"name": "kX", "value": "= 2;", "decides": "x", "alternatives": {"= 1;": a[3:], "= 4;": b[3:]},
+                       "rows": [{"case": "forward/s@1", base: t(10, 9.8, 10.2), a: t(9, 8.9, 9.1), b: t(9.9, 9.7, 10.1)},
+                                {"case": "forward/s@2", base: t(5, 4.9, 5.1), a: t(6, 5.9, 6.1), b: t(5, 4.8, 5.2)}]}],
+    }
+    text = tuning.report(result)
+    assert "| forward/s@1 (10.0 ms) | 0.90 | 0.99 ~ |" in text
+    assert "| forward/s@2 (5.0 ms) | 1.20 | 1.00 ~ |" in text
+    assert tuning.faster_alternatives(result) == ["kX = 1 on forward/s@1: 9.00 vs 10.00 ms (10% faster)"]
+    assert tuning.faster_alternatives(result, margin=0.2) == []
