@@ -98,6 +98,23 @@ def stage(variants: list[str], root: Path = ROOT) -> None:
         info(f"staged {v} ({kind} kernel) in {dest} as {ns}::")
 
 
+def clone(src: Path, name: str, kernel: str | None = None, **meta: Any) -> Path:
+    """Copy the staged variant ``src`` (without its build) to ``src.parent/name``, registered under
+    its own namespace; ``kernel``, if given, replaces its kernel file's text (written with the new
+    namespace too), and ``meta`` joins its standalone.json. Returns the new directory."""
+    dst = src.parent / name
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("build"))
+    old, new = namespace(src.name), namespace(name)
+    for f in (dst / "cpu" / KERNEL.name, dst / "register.cpp"):
+        text = kernel if kernel is not None and f.name == KERNEL.name else f.read_text()
+        f.write_text(text.replace(old, new))
+    record = json.loads((dst / "standalone.json").read_text())
+    record.update(variant=name, namespace=new, **meta)
+    (dst / "standalone.json").write_text(json.dumps(record, indent=1) + "\n")
+    return dst
+
+
 def _build_one(d: Path) -> Path:
     """Compile ``d`` (a staged variant) into ``d/build``; return the library."""
     import torch.utils.cpp_extension as cpp

@@ -110,18 +110,8 @@ def stage(root: Path = standalone.ROOT) -> None:
             raise Failure(f"tuning: `{t.text}` must occur once in the kernel file (with `{t.value}`); "
                           f"the kernel changed, update tvdcn.tuning.TUNABLES")
         for value in t.alternatives:
-            name = tag(t, value)
-            dst = root / name
-            shutil.rmtree(dst, ignore_errors=True)
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("build"))
-            old, new = standalone.namespace(BASE), standalone.namespace(name)
-            text = kernel.replace(t.text, t.text.replace(t.value, value)).replace(old, new)
-            (dst / "cpu" / paths.KERNEL.name).write_text(text)
-            reg = dst / "register.cpp"
-            reg.write_text(reg.read_text().replace(old, new))
-            meta = json.loads((dst / "standalone.json").read_text())
-            meta.update(variant=name, namespace=new, tuning={t.name: value})
-            (dst / "standalone.json").write_text(json.dumps(meta, indent=1) + "\n")
+            standalone.clone(src, tag(t, value), kernel.replace(t.text, t.text.replace(t.value, value)),
+                             tuning={t.name: value})
     info(f"staged {BASE} and {sum(len(t.alternatives) for t in TUNABLES)} alternatives in {root}")
 
 

@@ -8,8 +8,6 @@ compiled alone (tvdcn.standalone) twice: with torchvision's flags (baseline x86-
 A measurement only: -march=x86-64-v4 is not something torchvision's build can ship (one binary
 for every x86-64 machine); it says how much the vectorizer gains, not how to get it.
 """
-import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,15 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tvdcn import standalone  # noqa: E402
 
 standalone.stage(["patched"])
-src, dst = standalone.ROOT / "patched", standalone.ROOT / "patched_v4"
-shutil.rmtree(dst, ignore_errors=True)
-shutil.copytree(src, dst)
-old, new = standalone.namespace("patched"), standalone.namespace("patched_v4")
-for f in (dst / "cpu" / standalone.KERNEL.name, dst / "register.cpp"):
-    f.write_text(f.read_text().replace(old, new))
-meta = json.loads((dst / "standalone.json").read_text())
-meta.update(variant="patched_v4", namespace=new)
-(dst / "standalone.json").write_text(json.dumps(meta, indent=1) + "\n")
+src = standalone.ROOT / "patched"
+dst = standalone.clone(src, "patched_v4")
 print(standalone._build_one(src))
 standalone.FLAGS = standalone.FLAGS + ["-march=x86-64-v4"]
 print(standalone._build_one(dst))

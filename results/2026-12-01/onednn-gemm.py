@@ -8,7 +8,7 @@ one tile per thread, oneDNN), proto_dnn_r1k / proto_dnn_r4k (rounds of >= 1024 /
   .venv/bin/python results/2026-12-01/onednn-gemm.py build   # after scripts/build.sh
   .venv/bin/python -m tvdcn.bench --variants sa:patched,sa:proto_p35,sa:proto_dnn_r4k ...
 """
-import json, shutil, subprocess, sys
+import subprocess, sys
 sys.path.insert(0, "/work/main")
 from tvdcn import standalone
 
@@ -93,17 +93,9 @@ for name, use, rp in (("p35", 0, 0), ("dnn_r0", 1, 0), ("dnn_r1k", 1, 1024), ("d
 src = standalone.ROOT / "patched"
 for name, defs in variants.items():
     v = "proto_" + name
-    dst = standalone.ROOT / v
-    shutil.rmtree(dst, ignore_errors=True)
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("build"))
-    old, new = standalone.namespace("patched"), standalone.namespace(v)
-    kt = k.replace("STABLE_TORCH_LIBRARY_IMPL(torchvision, CPU, m)", f"STABLE_TORCH_LIBRARY_IMPL({new}, CPU, m)")
-    kt = kt.replace("#include <algorithm>", defs + "#include <algorithm>", 1)
-    (dst / "cpu" / standalone.KERNEL.name).write_text(kt)
+    kt = k.replace("STABLE_TORCH_LIBRARY_IMPL(torchvision, CPU, m)",
+                   f"STABLE_TORCH_LIBRARY_IMPL({standalone.namespace('patched')}, CPU, m)")
+    dst = standalone.clone(src, v, kt.replace("#include <algorithm>", defs + "#include <algorithm>", 1))
     (dst / "StableABICompat.h").write_text(HDR)
-    (dst / "register.cpp").write_text((dst / "register.cpp").read_text().replace(old, new))
-    meta = json.loads((dst / "standalone.json").read_text())
-    meta.update(variant=v, namespace=new)
-    (dst / "standalone.json").write_text(json.dumps(meta, indent=1) + "\n")
     if len(sys.argv) > 1:
         print(standalone._build_one(dst), flush=True)
