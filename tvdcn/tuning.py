@@ -5,11 +5,13 @@ is either derived (from ATen's grain or upstream's choice: ``DERIVED``) or justi
 kernel file is compiled alone (tvdcn.standalone) once as it is and once per alternative value, with
 that one line rewritten (the exact text must occur once, as for tvdcn.lowered), and each constant's
 variants are benchmarked side by side in one run (tvdcn.bench: own processes, interleaved), in the
-mode and on the configs where it decides something. The report gives each alternative's time as a
-ratio to the tip's value, per config and thread count, with whether the two ranges overlap.
+mode and on the configs where it decides something, beside a control (the tip's kernel staged a
+second time: an A/A pair). The report gives each alternative's time as a ratio to the tip's value,
+per config and thread count, with whether the two ranges overlap, the control's ratio first.
 
-A constant is justified on a machine when no alternative is faster beyond noise on any config;
-where one is, the report says so and the constant needs revisiting (or a derivation).
+A constant is justified on a machine when no alternative is faster beyond noise (than the tip and
+the control) on any config; where one is, the report says so and the constant needs revisiting (or
+a derivation).
 
   python -m tvdcn tuning stage                  # here, after scripts/build.sh: stage every variant
   python -m tvdcn tuning run --json F.json      # here or on a machine with only torch: build, bench
@@ -79,6 +81,10 @@ DERIVED = {
 CONSTANT = r"(?:constexpr|const) int64_t (k[A-Z]\w*) ="
 
 BASE = "patched"
+# The tip's kernel staged again under its own name and benchmarked beside every constant's values:
+# an A/A pair whose ratio is the noise of that run (on a machine whose noise outlasts a round, the
+# tip's copy can come out slower than identical code).
+CONTROL = f"{BASE}__control"
 
 
 def number(value: str) -> int:
@@ -97,7 +103,7 @@ def tag(t: Tunable, value: str) -> str:
 
 
 def variants(t: Tunable) -> list[str]:
-    return [BASE] + [tag(t, v) for v in t.alternatives]
+    return [BASE, CONTROL] + [tag(t, v) for v in t.alternatives]
 
 
 def stage(root: Path = standalone.ROOT) -> None:
@@ -105,6 +111,7 @@ def stage(root: Path = standalone.ROOT) -> None:
     standalone.stage([BASE], root)
     src = root / BASE
     kernel = (src / "cpu" / paths.KERNEL.name).read_text()
+    standalone.clone(src, CONTROL, kernel, tuning={"control": "the tip's kernel as it is"})
     for t in TUNABLES:
         if kernel.count(t.text) != 1 or t.text.count(t.value) != 1:
             raise Failure(f"tuning: `{t.text}` must occur once in the kernel file (with `{t.value}`); "
@@ -112,7 +119,7 @@ def stage(root: Path = standalone.ROOT) -> None:
         for value in t.alternatives:
             standalone.clone(src, tag(t, value), kernel.replace(t.text, t.text.replace(t.value, value)),
                              tuning={t.name: value})
-    info(f"staged {BASE} and {sum(len(t.alternatives) for t in TUNABLES)} alternatives in {root}")
+    info(f"staged {BASE}, its control and {sum(len(t.alternatives) for t in TUNABLES)} alternatives in {root}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,8 +145,8 @@ def run(args: argparse.Namespace) -> int:
         res = json.loads(part.read_text())
         out.setdefault("meta", res["meta"])
         out.setdefault("env", res["env"])
-        out["constants"].append({"name": t.name, "value": t.value, "alternatives": dict(zip(t.alternatives, variants(t)[1:])),
-                                 "decides": t.decides, "mode": t.mode, "rows": res["rows"],
+        out["constants"].append({"name": t.name, "value": t.value, "alternatives": dict(zip(t.alternatives, variants(t)[2:])),
+                                 "control": CONTROL, "decides": t.decides, "mode": t.mode, "rows": res["rows"],
                                  "wall_seconds": round(time.monotonic() - t0, 1)})
     for k in ("variants", "mode", "wall_seconds", "peers", "peer_agreement"):
         out["meta"].pop(k, None)  # per constant, or of the first part only
@@ -152,18 +159,20 @@ def run(args: argparse.Namespace) -> int:
 
 def report(result: dict[str, Any]) -> str:
     """Markdown: per constant, each alternative's median time over the tip value's, per case; `~`
-    marks overlapping min-max ranges (no difference beyond noise)."""
+    marks overlapping min-max ranges (no difference beyond noise). A run with a control (the tip
+    staged twice) shows its ratio first: the noise of that run."""
     meta = result["meta"]
     lines = [f"Tuning constants on {meta['cpu']} ({meta['cores']} cores), torch {meta['torch']}, "
              f"{meta['rounds']} rounds, threads {meta['threads']}: time with the alternative / time with the "
              "tip's value (`~`: ranges overlap; `<1`: the alternative is faster)", ""]
     for c in result["constants"]:
         base = "sa:" + BASE
+        columns = ({"control": c["control"]} if "control" in c else {}) | {shown(k): v for k, v in c["alternatives"].items()}
         lines += [f"**{c['name']} = {shown(c['value'])}** ({c['decides']})", "",
-                  "| case | " + " | ".join(map(shown, c["alternatives"])) + " |", "|---|" + "---|" * len(c["alternatives"])]
+                  "| case | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
         for row in c["rows"]:
             cells = []
-            for v in c["alternatives"].values():
+            for v in columns.values():
                 a, b = row["sa:" + v], row[base]
                 overlap = a["min_ms"] <= b["max_ms"] and b["min_ms"] <= a["max_ms"]
                 cells.append(f"{a['median_ms'] / b['median_ms']:.2f}{' ~' if overlap else ''}")
@@ -175,13 +184,16 @@ def report(result: dict[str, Any]) -> str:
 
 def faster_alternatives(result: dict[str, Any], margin: float = 0.0) -> list[str]:
     """The (constant, value, case) where an alternative is faster beyond noise: its max below the
-    tip value's min, and its median at least ``margin`` (a fraction) below."""
+    tip value's min, and its median at least ``margin`` (a fraction) below; in a run with a control,
+    below the control's as well."""
     found = []
     for c in result["constants"]:
         for value, v in c["alternatives"].items():
             for row in c["rows"]:
-                a, b = row["sa:" + v], row["sa:" + BASE]
-                if a["max_ms"] < b["min_ms"] and a["median_ms"] < (1 - margin) * b["median_ms"]:
+                a = row["sa:" + v]
+                refs = [row["sa:" + BASE]] + ([row["sa:" + c["control"]]] if "control" in c else [])
+                if all(a["max_ms"] < r["min_ms"] and a["median_ms"] < (1 - margin) * r["median_ms"] for r in refs):
+                    b = refs[0]
                     found.append(f"{c['name']} = {shown(value)} on {row['case']}: {a['median_ms']:.2f} vs "
                                  f"{b['median_ms']:.2f} ms ({1 - a['median_ms'] / b['median_ms']:.0%} faster)")
     return found

@@ -28,6 +28,14 @@ import sys
 sys.path.insert(0, "/work/main")
 from tvdcn import standalone  # noqa: E402
 
+# The rows of grad_offset (y, x) and grad_mask that tap k of the tile writes.
+OUT_ROWS = """    scalar_t* go_y =
+        grad_offset + ((b * n_offset_grps + g) * 2 * kk + 2 * k) * out_hw +
+        pix_begin;
+    scalar_t* go_x = go_y + out_hw;
+    scalar_t* gmask =
+        grad_mask + ((b * n_offset_grps + g) * kk + k) * out_hw + pix_begin;
+"""
 OLD_LOOP_START = "  // Only the tile [c_begin, c_end) is in `col` and `padded`. A later tile of\n"
 OLD_LOOP_END = """      for (index_t p = 0; p < n_pix; ++p) {
         gmask[p] = gm[k * n_pix + p];
@@ -66,13 +74,7 @@ NEW_LOOP = """  const index_t c_per_offset_grp = channels / n_offset_grps;
   }
   const bool first = c_lo == g * c_per_offset_grp;
   for (index_t k = 0; k < kk; ++k) {
-    scalar_t* go_y =
-        grad_offset + ((b * n_offset_grps + g) * 2 * kk + 2 * k) * out_hw +
-        pix_begin;
-    scalar_t* go_x = go_y + out_hw;
-    scalar_t* gmask =
-        grad_mask + ((b * n_offset_grps + g) * kk + k) * out_hw + pix_begin;
-    for (index_t p = 0; p < n_pix; ++p) {
+""" + OUT_ROWS + """    for (index_t p = 0; p < n_pix; ++p) {
       const index_t e = k * n_pix + p;
       const scalar_t m = pm[e];
       const scalar_t ty =
@@ -148,13 +150,7 @@ NEW_LOOP8R = """  const index_t c_per_offset_grp = channels / n_offset_grps;
   for (index_t k = 0; k < kk; ++k) {
     const scalar_t* col0 =
         col + ((c_lo - c_begin) * kk + k) * col_stride + b * out_hw + pix_begin;
-    scalar_t* go_y =
-        grad_offset + ((b * n_offset_grps + g) * 2 * kk + 2 * k) * out_hw +
-        pix_begin;
-    scalar_t* go_x = go_y + out_hw;
-    scalar_t* gmask =
-        grad_mask + ((b * n_offset_grps + g) * kk + k) * out_hw + pix_begin;
-    for (index_t p = 0; p < n_pix; ++p) {
+""" + OUT_ROWS + """    for (index_t p = 0; p < n_pix; ++p) {
       const index_t e = k * n_pix + p;
       const index_t at = plan_idx[e];
       const index_t mat = plan_inside[e] ? at : zero_block;

@@ -33,7 +33,14 @@ def test_every_named_constant_of_the_kernel_is_swept_or_derived():
     assert {t.name for t in tuning.TUNABLES if t.name.startswith("k")} | set(tuning.DERIVED) <= declared
 
 
-def test_stage_rewrites_one_line_per_alternative(tmp_path, monkeypatch):
+def t(median, lo, hi):
+    """One variant's timing in a bench row."""
+    return {"median_ms": median, "min_ms": lo, "max_ms": hi}
+
+
+@pytest.fixture
+def staged(tmp_path, monkeypatch):
+    """tuning.stage into tmp_path, with the tip's kernel file standing in for a staged variant."""
     text = tip_kernel()
 
     def fake_stage(variants, root):
@@ -46,6 +53,11 @@ def test_stage_rewrites_one_line_per_alternative(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tuning.standalone, "stage", fake_stage)
     tuning.stage(tmp_path)
+    return tmp_path
+
+
+def test_stage_rewrites_one_line_per_alternative(staged):
+    tmp_path = staged
     base = (tmp_path / tuning.BASE / "cpu" / tuning.paths.KERNEL.name).read_text().splitlines()
     for t in tuning.TUNABLES:
         for v in t.alternatives:
@@ -60,9 +72,6 @@ def test_stage_rewrites_one_line_per_alternative(tmp_path, monkeypatch):
 
 
 def test_report_marks_overlap_and_lists_only_alternatives_faster_beyond_noise():
-    def t(median, lo, hi):
-        return {"median_ms": median, "min_ms": lo, "max_ms": hi}
-
     base, a, b = "sa:" + tuning.BASE, "sa:patched__kX_1", "sa:patched__kX_4"
     result = {
         "meta": {"cpu": "cpu", "cores": 2, "torch": "t", "rounds": 3, "threads": "1,2"},
@@ -76,3 +85,33 @@ def test_report_marks_overlap_and_lists_only_alternatives_faster_beyond_noise():
     assert "| forward/s@2 (5.0 ms) | 1.20 | 1.00 ~ |" in text
     assert tuning.faster_alternatives(result) == ["kX = 1 on forward/s@1: 9.00 vs 10.00 ms (10% faster)"]
     assert tuning.faster_alternatives(result, margin=0.2) == []
+
+
+def test_an_alternative_must_beat_the_control_as_well():
+    """The control is the tip's kernel staged again under another name (an A/A pair): on a machine
+    whose noise outlasts a round, the tip's own copy can come out slower than identical code, and
+    an alternative faster than the tip is then faster beyond noise only if it beats the control."""
+    base, ctl, a = "sa:" + tuning.BASE, "sa:" + tuning.CONTROL, "sa:patched__kX_1"
+    result = {
+        "meta": {"cpu": "cpu", "cores": 2, "torch": "t", "rounds": 3, "threads": "1,2"},
+        "derived": {},
+        "constants": [{"name": "kX", "value": "= 2;", "decides": "x", "alternatives": {"= 1;": a[3:]},
+                       "control": ctl[3:],
+                       "rows": [{"case": "train/s@1", base: t(10, 9.8, 10.2), ctl: t(10, 9.9, 10.1), a: t(9, 8.9, 9.1)},
+                                {"case": "train/s@2", base: t(10, 9.8, 10.2), ctl: t(7, 6.9, 7.1), a: t(7, 6.8, 7.2)}]}],
+    }
+    text = tuning.report(result)
+    assert "| case | control | 1 |" in text
+    assert "| train/s@1 (10.0 ms) | 1.00 ~ | 0.90 |" in text
+    assert "| train/s@2 (10.0 ms) | 0.70 | 0.70 |" in text
+    assert tuning.faster_alternatives(result) == ["kX = 1 on train/s@1: 9.00 vs 10.00 ms (10% faster)"]
+
+
+def test_stage_adds_the_control_as_the_tip_under_its_own_name(staged):
+    tmp_path = staged
+    name = tuning.paths.KERNEL.name
+    base = (tmp_path / tuning.BASE / "cpu" / name).read_text()
+    control = (tmp_path / tuning.CONTROL / "cpu" / name).read_text()
+    ns, ns_control = (tuning.standalone.namespace(n) for n in (tuning.BASE, tuning.CONTROL))
+    assert control == base.replace(ns, ns_control) and ns_control in control
+    assert all(tuning.CONTROL in tuning.variants(t) for t in tuning.TUNABLES)
