@@ -33,7 +33,7 @@ def test_every_named_constant_of_the_kernel_is_swept_or_derived():
     assert {t.name for t in tuning.TUNABLES if t.name.startswith("k")} | set(tuning.DERIVED) <= declared
 
 
-def t(median, lo, hi):
+def timing(median, lo, hi):
     """One variant's timing in a bench row."""
     return {"median_ms": median, "min_ms": lo, "max_ms": hi}
 
@@ -77,8 +77,8 @@ def test_report_marks_overlap_and_lists_only_alternatives_faster_beyond_noise():
         "meta": {"cpu": "cpu", "cores": 2, "torch": "t", "rounds": 3, "threads": "1,2"},
         "derived": {},
         "constants": [{"name": "kX", "value": "= 2;", "decides": "x", "alternatives": {"= 1;": a[3:], "= 4;": b[3:]},
-                       "rows": [{"case": "forward/s@1", base: t(10, 9.8, 10.2), a: t(9, 8.9, 9.1), b: t(9.9, 9.7, 10.1)},
-                                {"case": "forward/s@2", base: t(5, 4.9, 5.1), a: t(6, 5.9, 6.1), b: t(5, 4.8, 5.2)}]}],
+                       "rows": [{"case": "forward/s@1", base: timing(10, 9.8, 10.2), a: timing(9, 8.9, 9.1), b: timing(9.9, 9.7, 10.1)},
+                                {"case": "forward/s@2", base: timing(5, 4.9, 5.1), a: timing(6, 5.9, 6.1), b: timing(5, 4.8, 5.2)}]}],
     }
     text = tuning.report(result)
     assert "| forward/s@1 (10.0 ms) | 0.90 | 0.99 ~ |" in text
@@ -97,8 +97,8 @@ def test_an_alternative_must_beat_the_control_as_well():
         "derived": {},
         "constants": [{"name": "kX", "value": "= 2;", "decides": "x", "alternatives": {"= 1;": a[3:]},
                        "control": ctl[3:],
-                       "rows": [{"case": "train/s@1", base: t(10, 9.8, 10.2), ctl: t(10, 9.9, 10.1), a: t(9, 8.9, 9.1)},
-                                {"case": "train/s@2", base: t(10, 9.8, 10.2), ctl: t(7, 6.9, 7.1), a: t(7, 6.8, 7.2)}]}],
+                       "rows": [{"case": "train/s@1", base: timing(10, 9.8, 10.2), ctl: timing(10, 9.9, 10.1), a: timing(9, 8.9, 9.1)},
+                                {"case": "train/s@2", base: timing(10, 9.8, 10.2), ctl: timing(7, 6.9, 7.1), a: timing(7, 6.8, 7.2)}]}],
     }
     text = tuning.report(result)
     assert "| case | control | 1 |" in text
