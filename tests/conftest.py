@@ -6,7 +6,7 @@ the same ``torchvision::`` ops), and this process compares the tensors they retu
 The suite's parameters are pytest options (``pytest --help``, group "tvdcn"): ``--patched`` (the
 variant under test, default ``patched``; ``prefix-N`` for a prefix), ``--baseline`` (the reference
 variant, default ``baseline``), ``--threads``, ``--fuzz-examples``, ``--fuzz-seed``,
-``--opcheck-configs`` and ``--summary-json``. Variant names: tvdcn.variant. The subsets (``-m prefix`` ...): pytest.ini.
+``--opcheck-configs``, ``--stacks`` and ``--summary-json``. Variant names: tvdcn.variant. The subsets (``-m prefix`` ...): pytest.ini.
 """
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ THREADS: tuple[int, ...] = (1, 2, 3, 4, 8)
 FUZZ_EXAMPLES = 2000
 FUZZ_SEED = 0
 OPCHECK_CONFIGS: int | None = None
+# The stock stacks test_dropin runs the drop-in wheel on: the newest by default, every one with
+# --stacks all (the CI matrix's dropin level runs each of them too).
+STACKS: tuple[str, ...] = ("tv0.29",)
 SUMMARY_JSON: str | None = None
 GRID = grid()
 
@@ -48,6 +51,15 @@ def _thread_counts(text: str) -> tuple[int, ...]:
     return counts
 
 
+def _stack_names(text: str) -> tuple[str, ...]:
+    names = tuple(variant.STACKS) if text == "all" else tuple(n for n in text.split(",") if n)
+    unknown = [n for n in names if n not in variant.STACKS]
+    if unknown or not names:
+        raise pytest.UsageError(f"--stacks {text!r}: give 'all' or stacks separated by commas, from "
+                                f"{', '.join(variant.STACKS)}")
+    return names
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("tvdcn", "the variants and budgets of the verification suite")
     g.addoption("--patched", default="patched", metavar="VARIANT",
@@ -62,12 +74,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--opcheck-configs", type=int, metavar="N",
                 help="test_opcheck on N grid configurations spread over its families, and batch 0, instead of "
                      "every one (default: all; tvdcn.aarch64 takes 6 under emulation)")
+    g.addoption("--stacks", default=",".join(STACKS), metavar="NAME,...|all",
+                help=f"the stock stacks test_dropin runs the drop-in wheel on (default: {','.join(STACKS)}; "
+                     f"all: {', '.join(variant.STACKS)}; about 15 minutes each on 2 cores)")
     g.addoption("--summary-json", metavar="PATH",
                 help="also write what ran, on what, with what outcome, to PATH (for tvdcn.prbody)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global PATCHED, BASELINE, THREADS, FUZZ_EXAMPLES, FUZZ_SEED, OPCHECK_CONFIGS, SUMMARY_JSON
+    global PATCHED, BASELINE, THREADS, FUZZ_EXAMPLES, FUZZ_SEED, OPCHECK_CONFIGS, STACKS, SUMMARY_JSON
     stale = [f"{k} (now {v})" for k, v in RENAMED.items() if k in os.environ]
     if stale:
         raise pytest.UsageError(f"unset {', '.join(stale)}: the suite's parameters are pytest options")
@@ -75,6 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
     THREADS = _thread_counts(config.getoption("threads"))
     FUZZ_EXAMPLES, FUZZ_SEED = config.getoption("fuzz_examples"), config.getoption("fuzz_seed")
     OPCHECK_CONFIGS = config.getoption("opcheck_configs")
+    STACKS = _stack_names(config.getoption("stacks"))
     SUMMARY_JSON = config.getoption("summary_json")
 
 # Figures for the end-of-run summary: property -> counters.

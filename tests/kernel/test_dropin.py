@@ -1,7 +1,8 @@
 """The drop-in wheel (tvdcn-fast, see tvdcn.dropin and dropin/) on stock torch/torchvision releases.
 
-Run as part of the suite, this file builds the wheel and, for every stack (torchvision 0.26 with
-torch 2.11, 0.28 with 2.13, 0.29.1 with 2.14.1), runs the suite's checks that apply to a stock
+Run as part of the suite, this file builds the wheel and, for the stacks ``--stacks`` names (by
+default the newest, torchvision 0.29.1 with torch 2.14.1; ``all`` adds 0.26 with torch 2.11 and 0.28
+with 2.13), runs the suite's checks that apply to a stock
 torchvision, in a fresh virtual environment with the wheel pip-installed into it:
 ``python -m tvdcn dropin test STACK``. That command runs this file too, with the stack as the
 variants under test (``--baseline tv0.26 --patched tv0.26+fast``); then the checks below
@@ -18,7 +19,7 @@ import zipfile
 
 import pytest
 
-from conftest import BASELINE, PATCHED, SUMMARY
+from conftest import BASELINE, PATCHED, STACKS, SUMMARY
 from tvdcn import paths, variant
 from tvdcn.isolate import describe_failure, run_snippet
 
@@ -31,10 +32,10 @@ needs_stack = pytest.mark.skipif(not ON_STACK, reason="run by `python -m tvdcn d
 
 # --- from the suite: one run of the stack checks per stack ---------------------------------------
 
-@pytest.mark.slow  # about 11 minutes per stack on 2 cores
+@pytest.mark.slow  # 11-15 minutes per stack on 2 cores
 @pytest.mark.skipif(ON_STACK or isinstance(STACK, variant.Stock) or PATCHED != "patched",
                     reason="the drop-in is built from the whole series (variant patched)")
-@pytest.mark.parametrize("stack", list(variant.STACKS))
+@pytest.mark.parametrize("stack", STACKS)
 def test_wheel_passes_the_checks_on_stock_stack(stack):
     r = subprocess.run([sys.executable, "-m", "tvdcn", "dropin", "test", stack], cwd=paths.REPO,
                        capture_output=True, text=True, timeout=3600)

@@ -72,3 +72,19 @@ def test_a_variant_name_is_parsed_once_into_its_kind():
     assert variant.parse("tv0.28+fast") == variant.Stock("tv0.28+fast", stack=variant.STACKS["tv0.28"], fast=True)
     assert variant.parse("sa:prefix-3") == variant.Standalone("sa:prefix-3", of="prefix-3")
     assert variant.parse("patched") is variant.parse("patched")
+
+
+def _stock_stack_tests(*options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "tests/kernel/test_dropin.py",
+                           "-k", "stock_stack", *options], cwd=paths.REPO, capture_output=True, text=True)
+
+
+def test_the_suite_runs_the_dropin_on_the_newest_stack_and_on_all_when_asked():
+    default, every = _stock_stack_tests(), _stock_stack_tests("--stacks", "all")
+    assert default.returncode == every.returncode == 0, default.stdout[-2000:] + every.stdout[-2000:]
+    newest = max(variant.STACKS, key=lambda n: tuple(int(p) for p in variant.STACKS[n].torch.split(".")))
+    assert f"on_stock_stack[{newest}]" in default.stdout
+    assert default.stdout.count("on_stock_stack[") == 1, default.stdout
+    assert every.stdout.count("on_stock_stack[") == len(variant.STACKS) > 1, every.stdout
+    wrong = _stock_stack_tests("--stacks", "tv0.27")
+    assert wrong.returncode != 0 and "--stacks 'tv0.27'" in wrong.stderr, wrong.stderr[-2000:]
