@@ -176,6 +176,95 @@ int main() {
       }
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     };
+    // As col2im_cl_blocked, over bands of `rows` output rows: the band's
+    // taps and pixels, so that the gradient rows it touches stay in cache.
+    // Each element's shares then come in (band, tap, pixel) order: other bits.
+    auto col2im_cl_banded = [&](int cb, int rows) {
+      const auto t0 = std::chrono::steady_clock::now();
+      std::fill(grad_blk.begin(), grad_blk.end(), 0.f);
+      for (int c0 = 0; c0 < C; c0 += cb) {
+        const int c1 = std::min(C, c0 + cb), n = c1 - c0;
+        for (int b = 0; b < B; ++b) {
+          float* g = grad_blk.data() + size_t(c0) * B * P + size_t(b) * P * n;
+          const float* cb_cols = col_blk.data() + size_t(c0) * B * P * KK + size_t(b) * P * KK * n;
+          for (int r0 = 0; r0 < H; r0 += rows) {
+            const int p0 = r0 * W, p1 = std::min(H, r0 + rows) * W;
+            for (int k = 0; k < KK; ++k) {
+              const Entry* ek = plan.data() + (size_t(b) * KK + k) * P;
+              for (int p = p0; p < p1; ++p) {
+                const Entry& e = ek[p];
+                if (!e.flags) continue;
+                const float* cv = cb_cols + (size_t(p) * KK + k) * n;
+                const int off[4] = {e.idx, e.idx + 1, e.idx + W, e.idx + W + 1};
+                for (int q = 0; q < 4; ++q) {
+                  if (!(e.flags & (1 << q))) continue;
+                  float* gq = g + size_t(off[q]) * n;
+                  const float a = e.mw[q];
+                  for (int c = 0; c < n; ++c) gq[c] += a * cv[c];
+                }
+              }
+            }
+          }
+        }
+      }
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    };
+    auto best_banded = [&](int cb, int rows) {
+      double best = 1e30;
+      for (int r = 0; r < 7; ++r) best = std::min(best, col2im_cl_banded(cb, rows));
+      return best;
+    };
+    // Channels last, one gradient row at a time, in the planar loop's order:
+    // entries are bucketed by their floor row (a stable counting sort keeps
+    // the (tap, pixel) order within a bucket); row y gets the top corners of
+    // bucket y and the bottom corners of bucket y - 1, merged in (tap, pixel)
+    // order. Each element then sums its shares exactly as the planar loop
+    // does, and rows are independent tasks. The sort is timed with the pass.
+    std::vector<int> bucket_start(H + 2), order(size_t(KK) * P);
+    auto col2im_cl_rows = [&] {
+      const auto t0 = std::chrono::steady_clock::now();
+      std::fill(grad_cl.begin(), grad_cl.end(), 0.f);
+      for (int b = 0; b < B; ++b) {
+        const Entry* eb = plan.data() + size_t(b) * KK * P;
+        std::fill(bucket_start.begin(), bucket_start.end(), 0);
+        for (int e = 0; e < KK * P; ++e)
+          if (eb[e].flags) ++bucket_start[eb[e].row + 2];  // rows -1 .. H-1
+        for (int r = 1; r < H + 2; ++r) bucket_start[r] += bucket_start[r - 1];
+        {
+          std::vector<int> fill(bucket_start.begin(), bucket_start.end());
+          for (int e = 0; e < KK * P; ++e)
+            if (eb[e].flags) order[fill[eb[e].row + 1]++] = e;
+        }
+        auto bucket = [&](int row, const int*& first, const int*& last) {
+          // entries whose floor row is `row` (-1 .. H-1)
+          first = order.data() + bucket_start[row + 1];
+          last = order.data() + (row + 2 < H + 2 ? bucket_start[row + 2] : bucket_start[H + 1]);
+        };
+        float* g = grad_cl.data() + size_t(b) * P * C;
+        const float* cols = col_cl.data() + size_t(b) * P * KK * C;
+        for (int y = 0; y < H; ++y) {
+          const int *t, *te, *u, *ue;
+          bucket(y, t, te);      // top corners land in row y
+          bucket(y - 1, u, ue);  // bottom corners land in row y
+          while (t != te || u != ue) {
+            const bool top = u == ue || (t != te && *t < *u);
+            const int e = top ? *t++ : *u++;
+            const Entry& en = eb[e];
+            const int k = e / P, p = e % P;
+            const float* cv = cols + (size_t(p) * KK + k) * C;
+            const int q0 = top ? 0 : 2;
+            const int base = top ? en.idx : en.idx + W;
+            for (int q = q0; q < q0 + 2; ++q) {
+              if (!(en.flags & (1 << q))) continue;
+              float* gq = g + size_t(base + (q - q0)) * C;
+              const float a = en.mw[q];
+              for (int c = 0; c < C; ++c) gq[c] += a * cv[c];
+            }
+          }
+        }
+      }
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    };
     auto best_blocked = [&](int cb) {
       double best = 1e30;
       for (int r = 0; r < 7; ++r) best = std::min(best, col2im_cl_blocked(cb));
@@ -248,7 +337,20 @@ int main() {
     const double t_planar = best_ms(col2im_planar, reps);
     const double t_cl32 = best_blocked(32);
     const double t_cl64 = best_blocked(64);
+    double t_rows = 1e30;
+    for (int r = 0; r < reps; ++r) t_rows = std::min(t_rows, col2im_cl_rows());
+    size_t rows_differ = 0;
+    for (int b = 0; b < B; ++b)
+      for (int c = 0; c < C; ++c)
+        for (int p = 0; p < P; ++p) {
+          const float a = grad_planar[(size_t(b) * C + c) * P + p];
+          const float z = grad_cl[(size_t(b) * P + p) * C + c];
+          rows_differ += std::memcmp(&a, &z, sizeof a) != 0;
+        }
     const double t_cl = best_ms(col2im_cl, reps);
+    const double t_band64x4 = best_banded(64, 4);
+    const double t_band64x8 = best_banded(64, 8);
+    const double t_band256x2 = best_banded(256, 2);
     const double t_cp = best_ms(coord_planar, reps);
     const double t_cc = best_ms(coord_cl, reps);
     // Same bits: grad_cl (y, x, c) against grad_planar (c, y, x).
@@ -268,8 +370,10 @@ int main() {
     std::printf(
         "{\"shape\": \"%s\", \"col2im_planar_ms\": %.3f, \"col2im_channels_last_ms\": %.3f, "
         "\"col2im_channels_last_blocks32_ms\": %.3f, \"col2im_channels_last_blocks64_ms\": %.3f, "
-        "\"col2im_bits_differing\": %zu, \"coord_planar_ms\": %.3f, \"coord_channels_last_ms\": %.3f, "
+        "\"col2im_bands_64ch_4rows_ms\": %.3f, \"col2im_bands_64ch_8rows_ms\": %.3f, "
+        "\"col2im_bands_256ch_2rows_ms\": %.3f, \"col2im_rows_in_order_ms\": %.3f, "
+        "\"col2im_rows_in_order_bits_differing\": %zu, \"col2im_bits_differing\": %zu, \"coord_planar_ms\": %.3f, \"coord_channels_last_ms\": %.3f, "
         "\"coord_max_rel_diff\": %.2e}\n",
-        s.name, t_planar, t_cl, t_cl32, t_cl64, differ, t_cp, t_cc, coord_err / coord_mag);
+        s.name, t_planar, t_cl, t_cl32, t_cl64, t_band64x4, t_band64x8, t_band256x2, t_rows, rows_differ, differ, t_cp, t_cc, coord_err / coord_mag);
   }
 }
