@@ -333,6 +333,36 @@ int main() {
         }
       }
     };
+    // Channels last with each sum over channels serial, in increasing channel
+    // order, term by term as the planar loop forms it: the same bits.
+    std::vector<float> go_cls(go_planar.size());
+    auto coord_cl_serial = [&] {
+      for (int b = 0; b < B; ++b) {
+        const float* img = in_cl.data() + size_t(b) * PP * C;
+        for (int k = 0; k < KK; ++k) {
+          const Entry* ek = plan.data() + (size_t(b) * KK + k) * P;
+          float* o = go_cls.data() + (size_t(b) * KK + k) * P * 3;
+          for (int p = 0; p < P; ++p) {
+            const Entry& e = ek[p];
+            const float* q1 = img + size_t(pidx(e)) * C;
+            const float* q2 = q1 + C;
+            const float* q3 = q1 + size_t(PW) * C;
+            const float* q4 = q3 + C;
+            const float* cv = col_cl.data() + ((size_t(b) * P + p) * KK + k) * C;
+            float sy = 0, sx = 0, sm = 0;
+            for (int c = 0; c < C; ++c) {
+              const float v1 = q1[c], v2 = q2[c], v3 = q3[c], v4 = q4[c];
+              sy += e.m * (e.dx * (v4 - v2) + (1 - e.dx) * (v3 - v1)) * cv[c];
+              sx += e.m * (e.dy * (v4 - v3) + (1 - e.dy) * (v2 - v1)) * cv[c];
+              sm += (e.w[0] * v1 + e.w[1] * v2 + e.w[2] * v3 + e.w[3] * v4) * cv[c];
+            }
+            o[3 * p] = sy;
+            o[3 * p + 1] = sx;
+            o[3 * p + 2] = sm;
+          }
+        }
+      }
+    };
     const int reps = 7;
     const double t_planar = best_ms(col2im_planar, reps);
     const double t_cl32 = best_blocked(32);
@@ -353,6 +383,10 @@ int main() {
     const double t_band256x2 = best_banded(256, 2);
     const double t_cp = best_ms(coord_planar, reps);
     const double t_cc = best_ms(coord_cl, reps);
+    const double t_ccs = best_ms(coord_cl_serial, reps);
+    size_t coord_serial_differ = 0;
+    for (size_t i = 0; i < go_planar.size(); ++i)
+      coord_serial_differ += std::memcmp(&go_planar[i], &go_cls[i], sizeof(float)) != 0;
     // Same bits: grad_cl (y, x, c) against grad_planar (c, y, x).
     size_t differ = 0;
     double coord_err = 0, coord_mag = 0;
@@ -373,7 +407,8 @@ int main() {
         "\"col2im_bands_64ch_4rows_ms\": %.3f, \"col2im_bands_64ch_8rows_ms\": %.3f, "
         "\"col2im_bands_256ch_2rows_ms\": %.3f, \"col2im_rows_in_order_ms\": %.3f, "
         "\"col2im_rows_in_order_bits_differing\": %zu, \"col2im_bits_differing\": %zu, \"coord_planar_ms\": %.3f, \"coord_channels_last_ms\": %.3f, "
-        "\"coord_max_rel_diff\": %.2e}\n",
-        s.name, t_planar, t_cl, t_cl32, t_cl64, t_band64x4, t_band64x8, t_band256x2, t_rows, rows_differ, differ, t_cp, t_cc, coord_err / coord_mag);
+        "\"coord_max_rel_diff\": %.2e, \"coord_channels_last_serial_ms\": %.3f, "
+        "\"coord_channels_last_serial_bits_differing\": %zu}\n",
+        s.name, t_planar, t_cl, t_cl32, t_cl64, t_band64x4, t_band64x8, t_band256x2, t_rows, rows_differ, differ, t_cp, t_cc, coord_err / coord_mag, t_ccs, coord_serial_differ);
   }
 }
