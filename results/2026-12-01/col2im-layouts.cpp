@@ -138,48 +138,20 @@ int main() {
         }
       }
     };
-    // Channels last in blocks of cb channels: a block's grad stays in cache
-    // while the (tap, pixel) loop scatters into it; the same order per element.
+    // Channels last in tiles of cb channels, each tile's columns and grad
+    // contiguous, as a GEMM per channel tile would write them: (image,
+    // pixel[, tap], channel of the tile); over bands of `rows` output rows, so
+    // that the gradient rows a band touches stay in cache. With rows = H (one
+    // band) each element gets its shares in the planar (tap, pixel) order;
+    // with smaller bands in (band, tap, pixel) order: other bits.
     std::vector<float> col_blk(col_cl.size()), grad_blk(grad_cl.size());
-    auto col2im_cl_blocked = [&](int cb) {
-      for (int c0 = 0; c0 < C; c0 += cb) {  // lay out the tiles (not timed apart)
+    auto col2im_cl_banded = [&](int cb, int rows) {
+      for (int c0 = 0; c0 < C; c0 += cb) {  // lay out the tiles (not timed)
         const int c1 = std::min(C, c0 + cb);
         for (size_t r = 0; r < size_t(B) * P * KK; ++r)
           for (int c = c0; c < c1; ++c)
             col_blk[size_t(c0) * B * P * KK + r * (c1 - c0) + c - c0] = col_cl[r * C + c];
       }
-      const auto t0 = std::chrono::steady_clock::now();
-      std::fill(grad_blk.begin(), grad_blk.end(), 0.f);
-      for (int c0 = 0; c0 < C; c0 += cb) {
-        const int c1 = std::min(C, c0 + cb), n = c1 - c0;
-        for (int b = 0; b < B; ++b) {
-          // The tile's grad and columns, as a GEMM per channel tile would
-          // write them: (image, pixel[, tap], channel of the tile).
-          float* g = grad_blk.data() + size_t(c0) * B * P + size_t(b) * P * n;
-          const float* cb_cols = col_blk.data() + size_t(c0) * B * P * KK + size_t(b) * P * KK * n;
-          for (int k = 0; k < KK; ++k) {
-            const Entry* ek = plan.data() + (size_t(b) * KK + k) * P;
-            for (int p = 0; p < P; ++p) {
-              const Entry& e = ek[p];
-              if (!e.flags) continue;
-              const float* cv = cb_cols + (size_t(p) * KK + k) * n;
-              const int off[4] = {e.idx, e.idx + 1, e.idx + W, e.idx + W + 1};
-              for (int q = 0; q < 4; ++q) {
-                if (!(e.flags & (1 << q))) continue;
-                float* gq = g + size_t(off[q]) * n;
-                const float a = e.mw[q];
-                for (int c = 0; c < n; ++c) gq[c] += a * cv[c];
-              }
-            }
-          }
-        }
-      }
-      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    };
-    // As col2im_cl_blocked, over bands of `rows` output rows: the band's
-    // taps and pixels, so that the gradient rows it touches stay in cache.
-    // Each element's shares then come in (band, tap, pixel) order: other bits.
-    auto col2im_cl_banded = [&](int cb, int rows) {
       const auto t0 = std::chrono::steady_clock::now();
       std::fill(grad_blk.begin(), grad_blk.end(), 0.f);
       for (int c0 = 0; c0 < C; c0 += cb) {
@@ -265,11 +237,6 @@ int main() {
       }
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     };
-    auto best_blocked = [&](int cb) {
-      double best = 1e30;
-      for (int r = 0; r < 7; ++r) best = std::min(best, col2im_cl_blocked(cb));
-      return best;
-    };
     // Input: padded with a zero border so that every corner of an entry is
     // readable (as the tip's `padded` is); planar and channels-last copies.
     const int PW = W + 3, PP = (H + 3) * PW;
@@ -305,68 +272,64 @@ int main() {
           }
         }
     };
-    auto coord_cl = [&] {
+    // Channels last: per (tap, pixel), `sums` reduces the channels of the
+    // corner runs q1..q4 and the column run into (offset y, offset x, mask).
+    auto coord_cl_with = [&](std::vector<float>& out, auto&& sums) {
       for (int b = 0; b < B; ++b) {
         const float* img = in_cl.data() + size_t(b) * PP * C;
         for (int k = 0; k < KK; ++k) {
           const Entry* ek = plan.data() + (size_t(b) * KK + k) * P;
-          float* o = go_cl.data() + (size_t(b) * KK + k) * P * 3;
+          float* o = out.data() + (size_t(b) * KK + k) * P * 3;
           for (int p = 0; p < P; ++p) {
             const Entry& e = ek[p];
             const float* q1 = img + size_t(pidx(e)) * C;
-            const float* q2 = q1 + C;
             const float* q3 = q1 + size_t(PW) * C;
-            const float* q4 = q3 + C;
             const float* cv = col_cl.data() + ((size_t(b) * P + p) * KK + k) * C;
-            float sy = 0, sx = 0, sm = 0;
-#pragma omp simd reduction(+ : sy, sx, sm)
-            for (int c = 0; c < C; ++c) {
-              const float v1 = q1[c], v2 = q2[c], v3 = q3[c], v4 = q4[c];
-              sy += (e.dx * (v4 - v2) + (1 - e.dx) * (v3 - v1)) * cv[c];
-              sx += (e.dy * (v4 - v3) + (1 - e.dy) * (v2 - v1)) * cv[c];
-              sm += (e.w[0] * v1 + e.w[1] * v2 + e.w[2] * v3 + e.w[3] * v4) * cv[c];
-            }
-            o[3 * p] = e.m * sy;
-            o[3 * p + 1] = e.m * sx;
-            o[3 * p + 2] = sm;
+            sums(e, q1, q1 + C, q3, q3 + C, cv, o + 3 * p);
           }
         }
       }
     };
-    // Channels last with each sum over channels serial, in increasing channel
-    // order, term by term as the planar loop forms it: the same bits.
+    // The channel sums in vector lanes: reassociated, other bits.
+    auto coord_cl = [&] {
+      coord_cl_with(go_cl, [&](const Entry& e, const float* q1, const float* q2, const float* q3,
+                               const float* q4, const float* cv, float* o) {
+        float sy = 0, sx = 0, sm = 0;
+#pragma omp simd reduction(+ : sy, sx, sm)
+        for (int c = 0; c < C; ++c) {
+          const float v1 = q1[c], v2 = q2[c], v3 = q3[c], v4 = q4[c];
+          sy += (e.dx * (v4 - v2) + (1 - e.dx) * (v3 - v1)) * cv[c];
+          sx += (e.dy * (v4 - v3) + (1 - e.dy) * (v2 - v1)) * cv[c];
+          sm += (e.w[0] * v1 + e.w[1] * v2 + e.w[2] * v3 + e.w[3] * v4) * cv[c];
+        }
+        o[0] = e.m * sy;
+        o[1] = e.m * sx;
+        o[2] = sm;
+      });
+    };
+    // Each sum over channels serial, in increasing channel order, term by
+    // term as the planar loop forms it: the same bits where the compiler
+    // contracts both alike.
     std::vector<float> go_cls(go_planar.size());
     auto coord_cl_serial = [&] {
-      for (int b = 0; b < B; ++b) {
-        const float* img = in_cl.data() + size_t(b) * PP * C;
-        for (int k = 0; k < KK; ++k) {
-          const Entry* ek = plan.data() + (size_t(b) * KK + k) * P;
-          float* o = go_cls.data() + (size_t(b) * KK + k) * P * 3;
-          for (int p = 0; p < P; ++p) {
-            const Entry& e = ek[p];
-            const float* q1 = img + size_t(pidx(e)) * C;
-            const float* q2 = q1 + C;
-            const float* q3 = q1 + size_t(PW) * C;
-            const float* q4 = q3 + C;
-            const float* cv = col_cl.data() + ((size_t(b) * P + p) * KK + k) * C;
-            float sy = 0, sx = 0, sm = 0;
-            for (int c = 0; c < C; ++c) {
-              const float v1 = q1[c], v2 = q2[c], v3 = q3[c], v4 = q4[c];
-              sy += e.m * (e.dx * (v4 - v2) + (1 - e.dx) * (v3 - v1)) * cv[c];
-              sx += e.m * (e.dy * (v4 - v3) + (1 - e.dy) * (v2 - v1)) * cv[c];
-              sm += (e.w[0] * v1 + e.w[1] * v2 + e.w[2] * v3 + e.w[3] * v4) * cv[c];
-            }
-            o[3 * p] = sy;
-            o[3 * p + 1] = sx;
-            o[3 * p + 2] = sm;
-          }
+      coord_cl_with(go_cls, [&](const Entry& e, const float* q1, const float* q2, const float* q3,
+                                const float* q4, const float* cv, float* o) {
+        float sy = 0, sx = 0, sm = 0;
+        for (int c = 0; c < C; ++c) {
+          const float v1 = q1[c], v2 = q2[c], v3 = q3[c], v4 = q4[c];
+          sy += e.m * (e.dx * (v4 - v2) + (1 - e.dx) * (v3 - v1)) * cv[c];
+          sx += e.m * (e.dy * (v4 - v3) + (1 - e.dy) * (v2 - v1)) * cv[c];
+          sm += (e.w[0] * v1 + e.w[1] * v2 + e.w[2] * v3 + e.w[3] * v4) * cv[c];
         }
-      }
+        o[0] = sy;
+        o[1] = sx;
+        o[2] = sm;
+      });
     };
     const int reps = 7;
     const double t_planar = best_ms(col2im_planar, reps);
-    const double t_cl32 = best_blocked(32);
-    const double t_cl64 = best_blocked(64);
+    const double t_cl32 = best_banded(32, H);
+    const double t_cl64 = best_banded(64, H);
     double t_rows = 1e30;
     for (int r = 0; r < reps; ++r) t_rows = std::min(t_rows, col2im_cl_rows());
     size_t rows_differ = 0;

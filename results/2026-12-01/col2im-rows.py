@@ -31,35 +31,10 @@ EDITS = []  # (old, new): each old text must occur exactly once in the tip's ker
 # 1. The offset and mask pass reads channels-last columns and a channels-last padded input, one
 #    (tap, pixel) at a time with the channels inside: each entry's sums still run over the channels
 #    in increasing order, term by term as before.
-EDITS.append(("""  const index_t col_stride = batch_sz * out_hw;
-  for (index_t c = c_lo; c < c_hi; ++c) {
-    const scalar_t* in =
-        padded + (b * tile_channels + (c - c_begin)) * padded_plane;
-    for (index_t k = 0; k < kk; ++k) {
-      const scalar_t* col_row =
-          col + ((c - c_begin) * kk + k) * col_stride + b * out_hw + pix_begin;
-      const index_t e0 = k * n_pix;
-      for (index_t p = 0; p < n_pix; ++p) {
-        const index_t e = e0 + p;
-        const scalar_t* q = in + plan_idx[e];
-        const scalar_t v1 = q[0], v2 = q[1];
-        const scalar_t v3 = q[padded_w], v4 = q[padded_w + 1];
-        const scalar_t cv = col_row[p];
-        const scalar_t m = pm[e];
-        const scalar_t wy = pdx[e] * (v4 - v2) + pomx[e] * (v3 - v1);
-        gy[e] += m * wy * cv;
-        const scalar_t wx = pdy[e] * (v4 - v3) + pomy[e] * (v2 - v1);
-        gx[e] += m * wx * cv;
-        if (use_mask) {
-          const scalar_t val = plan_inside[e]
-              ? (w1[e] * v1 + w2[e] * v2 + w3[e] * v3 + w4[e] * v4)
-              : scalar_t(0);
-          gm[e] += cv * val;
-        }
-      }
-    }
-  }
-""", """  (void)batch_sz;
+# The tip's channel loop, from its first line to the loop that stores the sums (not quoted whole).
+COORD_START = "  const index_t col_stride = batch_sz * out_hw;\n"
+COORD_END = "\n  for (index_t k = 0; k < kk; ++k) {\n    scalar_t* go_y =\n"
+NEW_COORD = """  (void)batch_sz;
   const index_t tc = tile_channels;
   const scalar_t* img = padded + b * padded_plane * tc - c_begin;
   for (index_t k = 0; k < kk; ++k) {
@@ -94,7 +69,7 @@ EDITS.append(("""  const index_t col_stride = batch_sz * out_hw;
       gm[e] = sm;
     }
   }
-"""))
+"""
 EDITS.append(("""  // The planes of the channels [c_begin, c_end), whose rows `columns` holds.
   const Tensor padded = padded_copy(input, c_begin, c_end, false);
 """, """  // The channels [c_begin, c_end), whose columns `columns` holds, channels last.
@@ -353,6 +328,10 @@ EDITS.append(("""  const int64_t fit = std::max(
 
 def kernel() -> str:
     src = (standalone.ROOT / "patched" / "cpu" / standalone.KERNEL.name).read_text()
+    a = src.index(COORD_START)
+    b = src.index(COORD_END, a)
+    assert src.count(COORD_START) == 1 and src.count(COORD_END) == 1
+    src = src[:a] + NEW_COORD + src[b:]
     for old, new in EDITS:
         assert src.count(old) == 1, old[:80]
         src = src.replace(old, new)
