@@ -326,13 +326,90 @@ EDITS.append(("""  const int64_t fit = std::max(
 """))
 
 
-def kernel() -> str:
+# 3 and 4 instead (proto_rows_tr): the tip's GEMM, its bits and its threading unchanged, then the
+# tile's columns transposed to (image, pixel, tap, channel) in a second buffer.
+EDITS_TR = []
+EDITS_TR.append(("""// t (batch, ...) as blocks of n images: (batch / n, n, ...).
+""", """// A tile's columns, rows (channel, tap) of np pixels, as (pixel, tap, channel),
+// in blocks of 16 pixels.
+void transpose_columns(
+    const Tensor& planar,
+    const Tensor& cl,
+    int64_t tc,
+    int64_t kk) {
+  const int64_t np = planar.size(1);
+  constexpr int64_t kBlock = 16;
+  THO_DISPATCH_V2(
+      planar.scalar_type(),
+      "transpose_columns",
+      AT_WRAP([&] {
+        const scalar_t* src = planar.const_data_ptr<scalar_t>();
+        scalar_t* dst = cl.mutable_data_ptr<scalar_t>();
+        torch::stable::parallel_for(
+            0,
+            (np + kBlock - 1) / kBlock,
+            1,
+            [&](int64_t begin, int64_t end) noexcept {
+              for (int64_t blk = begin; blk < end; ++blk) {
+                const int64_t q0 = blk * kBlock;
+                const int64_t q1 = std::min(np, q0 + kBlock);
+                for (int64_t c = 0; c < tc; ++c) {
+                  for (int64_t k = 0; k < kk; ++k) {
+                    const scalar_t* row = src + (c * kk + k) * np;
+                    for (int64_t q = q0; q < q1; ++q) {
+                      dst[(q * kk + k) * tc + c] = row[q];
+                    }
+                  }
+                }
+              }
+            });
+      }),
+      AT_EXPAND(AT_FLOATING_TYPES));
+}
+
+// t (batch, ...) as blocks of n images: (batch / n, n, ...).
+"""))
+EDITS_TR.append(("""  const bool whole = tile_channels == n_in_channels;
+
+  // The input gradient's sampling plan, rebuilt for each block of images.
+""", """  const bool whole = tile_channels == n_in_channels;
+  Tensor columns_cl_buffer =
+      torch::stable::new_empty(columns, {columns.numel()});
+
+  // The input gradient's sampling plan, rebuilt for each block of images.
+"""))
+EDITS_TR.append(("""            grad_out_g);
+        compute_grad_offset_and_mask(
+            geo,
+            columns_tile,
+""", """            grad_out_g);
+        const int64_t np = n_parallel_imgs * out_hw;
+        const Tensor columns_cl = torch::stable::reshape(
+            torch::stable::narrow(columns_cl_buffer, 0, 0, (c1 - c0) * kk * np),
+            {np, (c1 - c0) * kk});
+        transpose_columns(columns_tile, columns_cl, c1 - c0, kk);
+        compute_grad_offset_and_mask(
+            geo,
+            columns_cl,
+"""))
+EDITS_TR.append(("""        compute_grad_input(
+            geo,
+            columns_tile,
+""", """        compute_grad_input(
+            geo,
+            columns_cl,
+"""))
+
+
+def kernel(gemm: str = "transposed") -> str:
+    """The prototype's kernel file: with gemm="transposed" the channels-last columns come from
+    grad_out^T W' (edits 3, 4), with "copy" from the tip's GEMM and a transpose (EDITS_TR)."""
     src = (standalone.ROOT / "patched" / "cpu" / standalone.KERNEL.name).read_text()
     a = src.index(COORD_START)
     b = src.index(COORD_END, a)
     assert src.count(COORD_START) == 1 and src.count(COORD_END) == 1
     src = src[:a] + NEW_COORD + src[b:]
-    for old, new in EDITS:
+    for old, new in EDITS[:1] + (EDITS[1:] if gemm == "transposed" else EDITS_TR):
         assert src.count(old) == 1, old[:80]
         src = src.replace(old, new)
     a = src.index(COL2IM_START)
@@ -344,8 +421,9 @@ def build() -> None:
     standalone.stage(["patched"])
     dst = standalone.clone(standalone.ROOT / "patched", "proto_rows", kernel(),
                            prototype="channels-last columns, col2im by gradient rows")
-    for d in (standalone.ROOT / "patched", dst):
-        print(standalone._build_one(d), flush=True)
+    tr = standalone.clone(standalone.ROOT / "patched", "proto_rows_tr", kernel("copy"),
+                          prototype="the tip's GEMM, columns transposed, col2im by gradient rows")
+    print(standalone.build(dirs=[standalone.ROOT / "patched", dst, tr]), flush=True)
 
 
 def check() -> None:
@@ -354,7 +432,7 @@ def check() -> None:
     import torch
 
     ops = {}
-    for name in ("patched", "proto_rows"):
+    for name in ("patched", "proto_rows", "proto_rows_tr"):
         torch.ops.load_library(str(standalone.ROOT / name / "build" / f"{standalone.namespace(name)}.so"))
         ops[name] = getattr(torch.ops, standalone.namespace(name))
     shapes = [  # batch, in, out, size, offset groups, weight groups, mask, dtype
@@ -362,8 +440,8 @@ def check() -> None:
         (3, 16, 8, 9, 4, 2, False, torch.float64), (5, 12, 6, 7, 3, 3, True, torch.float32),
         (40, 4, 5, 7, 1, 1, True, torch.float32), (1, 256, 64, 64, 1, 1, True, torch.float32),
         (2, 20, 8, 128, 1, 1, False, torch.float64)]  # the last two in channel tiles
-    bad = 0
-    for threads in (1, 2):
+    bad = {"proto_rows": 0, "proto_rows_tr": 0}
+    for threads in (1, 2, 3):
         torch.set_num_threads(threads)
         for b, cin, cout, hw, og, wg, use_mask, dtype in shapes:
             torch.manual_seed(0)
@@ -378,11 +456,14 @@ def check() -> None:
                 res[name] = op._deform_conv2d_backward(gout, x, w, off, mask, bias, 1, 1, 1, 1, 1, 1, wg, og,
                                                        use_mask)
             names = ["grad_input", "grad_weight", "grad_offset", "grad_mask", "grad_bias"]
-            diff = [n for n, a, z in zip(names, res["patched"], res["proto_rows"])
-                    if not torch.equal(a.contiguous().view(torch.int32 if dtype == torch.float32 else torch.int64),
-                                       z.contiguous().view(torch.int32 if dtype == torch.float32 else torch.int64))]
-            bad += bool(diff)
-            print(threads, (b, cin, cout, hw, og, wg, use_mask, str(dtype)), "differ:", diff or "none", flush=True)
+            as_int = torch.int32 if dtype == torch.float32 else torch.int64
+            line = f"{threads} {(b, cin, cout, hw, og, wg, use_mask, str(dtype))}"
+            for proto in ("proto_rows", "proto_rows_tr"):
+                diff = [n for n, a, z in zip(names, res["patched"], res[proto])
+                        if not torch.equal(a.contiguous().view(as_int), z.contiguous().view(as_int))]
+                bad[proto] += bool(diff)
+                line += f"  {proto} differs: {diff or 'none'}"
+            print(line, flush=True)
     print("shapes with differing bits:", bad)
 
 
