@@ -330,8 +330,7 @@ EDITS.append(("""  const int64_t fit = std::max(
 # tile's columns transposed to (image, pixel, tap, channel) in a second buffer.
 EDITS_TR = []
 EDITS_TR.append(("""// t (batch, ...) as blocks of n images: (batch / n, n, ...).
-""", """// A tile's columns, rows (channel, tap) of np pixels, as (pixel, tap, channel),
-// in blocks of 16 pixels.
+""", """// A tile's columns, rows (channel, tap) of np pixels, as (pixel, tap, channel).
 void transpose_columns(
     const Tensor& planar,
     const Tensor& cl,
@@ -350,14 +349,19 @@ void transpose_columns(
             (np + kBlock - 1) / kBlock,
             1,
             [&](int64_t begin, int64_t end) noexcept {
+              // Square blocks of 16 pixels by 16 channels per tap: every
+              // line read or written is used whole while in L1.
               for (int64_t blk = begin; blk < end; ++blk) {
                 const int64_t q0 = blk * kBlock;
                 const int64_t q1 = std::min(np, q0 + kBlock);
-                for (int64_t c = 0; c < tc; ++c) {
-                  for (int64_t k = 0; k < kk; ++k) {
-                    const scalar_t* row = src + (c * kk + k) * np;
+                for (int64_t k = 0; k < kk; ++k) {
+                  for (int64_t c0 = 0; c0 < tc; c0 += kBlock) {
+                    const int64_t c1 = std::min(tc, c0 + kBlock);
                     for (int64_t q = q0; q < q1; ++q) {
-                      dst[(q * kk + k) * tc + c] = row[q];
+                      scalar_t* out = dst + (q * kk + k) * tc;
+                      for (int64_t c = c0; c < c1; ++c) {
+                        out[c] = src[(c * kk + k) * np + q];
+                      }
                     }
                   }
                 }
