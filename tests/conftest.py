@@ -29,9 +29,9 @@ THREADS: tuple[int, ...] = (1, 2, 3, 4, 8)
 FUZZ_EXAMPLES = 2000
 FUZZ_SEED = 0
 OPCHECK_CONFIGS: int | None = None
-# The stock stacks test_dropin runs the drop-in wheel on: the newest by default, every one with
-# --stacks all (the CI matrix's dropin level runs each of them too).
-STACKS: tuple[str, ...] = ("tv0.29",)
+# The stock stacks test_dropin runs the drop-in wheel on: the newest torch's by default, every one
+# with --stacks all (the CI matrix's dropin level runs each of them too).
+STACKS: tuple[str, ...] = (max(variant.STACKS, key=lambda n: tuple(map(int, variant.STACKS[n].torch.split(".")))),)
 SUMMARY_JSON: str | None = None
 GRID = grid()
 
