@@ -52,12 +52,13 @@ def _thread_counts(text: str) -> tuple[int, ...]:
 
 
 def _stack_names(text: str) -> tuple[str, ...]:
-    names = tuple(variant.STACKS) if text == "all" else tuple(n for n in text.split(",") if n)
-    unknown = [n for n in names if n not in variant.STACKS]
-    if unknown or not names:
-        raise pytest.UsageError(f"--stacks {text!r}: give 'all' or stacks separated by commas, from "
-                                f"{', '.join(variant.STACKS)}")
-    return names
+    names = [n for n in text.split(",") if n]
+    try:
+        if not names or "all" in names and len(names) > 1:
+            raise Failure(f"give 'all' or stacks separated by commas, of {', '.join(variant.STACKS)}")
+        return tuple(s.name for s in variant.stacks([] if names == ["all"] else names))
+    except Failure as e:
+        raise pytest.UsageError(f"--stacks {text!r}: {e}") from None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -105,19 +105,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args)
 
 
-def _stacks(names: list[str]) -> list[variant.Stack]:
-    names = names or list(variant.STACKS)
-    unknown = [n for n in names if n not in variant.STACKS]
-    if unknown:
-        raise Failure(f"unknown stack(s) {unknown}: one of {', '.join(variant.STACKS)}")
-    return [variant.STACKS[n] for n in names]
-
-
 def cmd_dropin(args: argparse.Namespace) -> int:
     """Build the drop-in wheel from the patched variant; prepare stock stacks; test/bench it there."""
     from . import dropin
 
-    stacks = _stacks(args.stacks)  # a mistyped stack fails before anything is built
+    stacks = variant.stacks(args.stacks)  # a mistyped stack fails before anything is built
     pin = pin_mod.load()
     prefixes = prepare(args)
     for v in build_mod.variants_for(prefixes, ["patched"]):

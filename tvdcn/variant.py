@@ -270,6 +270,15 @@ class Standalone(Variant):
 BUILT = re.compile(r"(baseline|patched|prefix-\d+)(-" + LOWERED + r")?(?:-(" + "|".join(INSTRUMENTS) + r"))?")
 
 
+
+def stacks(names: list[str]) -> list[Stack]:
+    """The stock stacks called ``names`` (every one when empty); an unknown name is a Failure."""
+    names = names or list(STACKS)
+    unknown = [n for n in names if n not in STACKS]
+    if unknown:
+        raise Failure(f"unknown stack(s) {unknown}: one of {', '.join(STACKS)}")
+    return [STACKS[n] for n in names]
+
 @functools.lru_cache(maxsize=None)
 def parse(name: str) -> Variant:
     """The variant ``name`` names; a name of no kind fails with the kinds there are."""
