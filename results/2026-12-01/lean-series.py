@@ -140,31 +140,21 @@ def clang_format(text: str, style: Path) -> str:
                           input=text, check=True, capture_output=True, text=True).stdout
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repo", type=Path, default=Path(".work/src/torchvision"))
-    ap.add_argument("--branch", default="series")
-    ap.add_argument("--base", default="pristine")
-    args = ap.parse_args()
-    repo = args.repo.resolve()
+def rewrite(repo: Path, branch: str, base: str, files) -> None:
+    """Replace ``branch`` by commits with the same messages, authors and dates, where
+    ``files(number, commit, style)`` gives each commit's rewritten files ({path: text}, maybe empty)."""
     style = Path(os.environ.get("TMPDIR", "/tmp")) / "lean-series.clang-format"
-    style.write_text(git(repo, "show", f"{args.base}:.clang-format") + "\n")
-    old_tip = git(repo, "rev-parse", args.branch).strip()
-    commits = git(repo, "rev-list", "--reverse", f"{args.base}..{args.branch}").split()
-    parent = git(repo, "rev-parse", args.base).strip()
+    style.write_text(git(repo, "show", f"{base}:.clang-format") + "\n")
+    old_tip = git(repo, "rev-parse", branch).strip()
+    commits = git(repo, "rev-list", "--reverse", f"{base}..{branch}").split()
+    parent = git(repo, "rev-parse", base).strip()
     index = Path(os.environ.get("TMPDIR", "/tmp")) / "lean-series.index"
     for number, commit in enumerate(commits, start=1):
-        edits = [f for first, f in EDITS if number >= first]
         env = dict(os.environ, GIT_INDEX_FILE=str(index))
         git(repo, "read-tree", commit, env=env)
-        if edits:
-            text = git(repo, "show", f"{commit}:{KERNEL}")
-            assert clang_format(text, style) == text, f"prefix {number} was not clang-format clean"
-            for edit in edits:
-                text = edit(text)
-            text = clang_format(text, style)
+        for path, text in files(number, commit, style).items():
             blob = git(repo, "hash-object", "-w", "--stdin", input=text).strip()
-            git(repo, "update-index", "--cacheinfo", f"100644,{blob},{KERNEL}", env=env)
+            git(repo, "update-index", "--cacheinfo", f"100644,{blob},{path}", env=env)
         tree = git(repo, "write-tree", env=env).strip()
         fields = git(repo, "log", "-1", "--format=%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI", commit).split("\0")
         meta = dict(os.environ, GIT_AUTHOR_NAME=fields[0], GIT_AUTHOR_EMAIL=fields[1], GIT_AUTHOR_DATE=fields[2],
@@ -173,8 +163,31 @@ def main() -> None:
         parent = git(repo, "commit-tree", tree, "-p", parent, env=meta, input=message).strip()
         lines = git(repo, "show", f"{parent}:{KERNEL}").count("\n")
         print(f"{number:2d} {commit[:7]} -> {parent[:7]}  kernel {lines} lines")
-    git(repo, "update-ref", f"refs/heads/{args.branch}", parent, old_tip)
-    print(f"{args.branch}: {old_tip[:7]} -> {parent[:7]} (restore: git -C {repo} branch -f {args.branch} {old_tip})")
+    git(repo, "update-ref", f"refs/heads/{branch}", parent, old_tip)
+    print(f"{branch}: {old_tip[:7]} -> {parent[:7]} (restore: git -C {repo} branch -f {branch} {old_tip})")
+
+
+def lean_kernel(repo: Path):
+    def files(number: int, commit: str, style: Path) -> dict[str, str]:
+        edits = [f for first, f in EDITS if number >= first]
+        if not edits:
+            return {}
+        text = git(repo, "show", f"{commit}:{KERNEL}")
+        assert clang_format(text, style) == text, f"prefix {number} was not clang-format clean"
+        for edit in edits:
+            text = edit(text)
+        return {KERNEL: clang_format(text, style)}
+    return files
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repo", type=Path, default=Path(".work/src/torchvision"))
+    ap.add_argument("--branch", default="series")
+    ap.add_argument("--base", default="pristine")
+    args = ap.parse_args()
+    repo = args.repo.resolve()
+    rewrite(repo, args.branch, args.base, lean_kernel(repo))
 
 
 if __name__ == "__main__":
