@@ -15,7 +15,7 @@ before it is written is NaN, an index is -1, which the grid's comparisons and an
 And failures on request, for the error paths no test could reach otherwise (tests/kernel/
 test_faults.py): ``TVDCN_FAIL_SCRATCH=N`` makes every plan allocation of N elements fail (0: every
 allocation), so each site's out-of-memory error is reached by choosing its size;
-``TVDCN_FAIL_GEMM`` makes every tile GEMM of the forward report failure. Unset, they change nothing.
+``TVDCN_FAIL_GEMM`` makes every tile GEMM of the forward throw, as a failing one would. Unset, they change nothing.
 
 What lowering may change, and what it must not (``DECLARED``, recorded in the variant's
 build.json and read by the suite, tests/conftest.py):
@@ -102,13 +102,9 @@ SUBSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
      "a task's plan buffers are filled with 0xff bytes (NaN, index -1) so that an entry read before it "
      "is written shows; TVDCN_FAIL_SCRATCH=N fails every allocation of N elements (0: all)"),
     ("GEMM failure",
-     "if (err != 0) {",
-     "if (err != 0 || std::getenv(\"TVDCN_FAIL_GEMM\")) {",
-     "TVDCN_FAIL_GEMM set: every tile GEMM of the forward reports failure"),
-    ("GEMM failure code",
-     "gemm_error = static_cast<int32_t>(err);",
-     "gemm_error = err != 0 ? static_cast<int32_t>(err) : -1;",
-     "a requested failure records a non-zero code"),
+     "Tensor out_g = torch::stable::from_blob(",
+     "Tensor out_g = std::getenv(\"TVDCN_FAIL_GEMM\") ? throw std::exception() : torch::stable::from_blob(",
+     "TVDCN_FAIL_GEMM set: every tile GEMM of the forward throws, as a failing one would"),
 )
 
 # Results whose rounding the lowered build may change from baseline, beyond the series' own
