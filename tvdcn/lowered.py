@@ -64,7 +64,7 @@ SUBSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("plan pixels",
      "constexpr int64_t kPlanPixels = 256;",
      "constexpr int64_t kPlanPixels = 24;",
-     "256 -> 24: several plan tiles per image in the backward's im2col, partial last tiles"),
+     "256 -> 24: the forward's largest pixel tile, so that images split into several tiles"),
     ("forward tile bytes",
      "constexpr int64_t kTileBytes = 1 << 20;",
      "constexpr int64_t kTileBytes = 1 << 14;",

@@ -1,6 +1,6 @@
 """Every prefix of the series built and run through the prefix tests: the stack stays bisectable.
 
-A full run is long (36 prefixes, each a build and the ``prefix`` tests at every thread count: hours on
+A full run is long (each prefix a build and the ``prefix`` tests at every thread count: hours on
 two cores), so it can be spread over several sittings: with ``--record FILE`` each prefix's result is
 written to FILE as soon as it is known, keyed by what decides it -- the prefix's tree, baseline's
 tree, the torch and Python versions and the pytest arguments. A later run with the same FILE skips
