@@ -180,14 +180,19 @@ def lean_kernel(repo: Path):
     return files
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arguments(doc: str) -> tuple[Path, str, str]:
+    """The vendored repository, the branch to rewrite and its base, from the command line."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--repo", type=Path, default=Path(".work/src/torchvision"))
     ap.add_argument("--branch", default="series")
     ap.add_argument("--base", default="pristine")
     args = ap.parse_args()
-    repo = args.repo.resolve()
-    rewrite(repo, args.branch, args.base, lean_kernel(repo))
+    return args.repo.resolve(), args.branch, args.base
+
+
+def main() -> None:
+    repo, branch, base = arguments(__doc__)
+    rewrite(repo, branch, base, lean_kernel(repo))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ each rewritten file is clang-formatted with upstream's style.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import re
 from pathlib import Path
@@ -99,12 +98,7 @@ def reorder_calls(text: str) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repo", type=Path, default=Path(".work/src/torchvision"))
-    ap.add_argument("--branch", default="series")
-    ap.add_argument("--base", default="pristine")
-    args = ap.parse_args()
-    repo = args.repo.resolve()
+    repo, branch, base = lean.arguments(__doc__)
 
     def files(number: int, commit: str, style: Path) -> dict[str, str]:
         if number < FIRST:
@@ -116,7 +110,7 @@ def main() -> None:
         text = lean.clang_format(reorder_calls(text), style)
         assert text.count(CALL) == calls, number
         return {HEADER: header, KERNEL: text}
-    lean.rewrite(repo, args.branch, args.base, files)
+    lean.rewrite(repo, branch, base, files)
 
 
 if __name__ == "__main__":
