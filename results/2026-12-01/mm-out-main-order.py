@@ -25,34 +25,22 @@ KERNEL = lean.KERNEL
 HEADER = "torchvision/csrc/ops/StableABICompat.h"
 FIRST = 11  # the patch that adds mm_out
 
-OLD_HELPER = """\
-// aten::mm.out(Tensor self, Tensor mat2, *, Tensor(a!) out) -> Tensor(a!)
-inline Tensor mm_out(
-    const Tensor& out,
-    const Tensor& self,
-    const Tensor& mat2) {
+# The dispatcher call both definitions share.
+CALL_MM_OUT = """\
   std::array<StableIValue, 3> stack{
       torch::stable::detail::from(self),
       torch::stable::detail::from(mat2),
       torch::stable::detail::from(out)};
   TORCH_ERROR_CODE_CHECK(torch_call_dispatcher(
       "aten::mm", "out", stack.data(), TORCH_ABI_VERSION));
-  return torch::stable::detail::to<Tensor>(stack[0]);
-}
 """
-NEW_HELPER = """\
-// aten::mm.out(Tensor self, Tensor mat2, *, Tensor(a!) out) -> Tensor(a!)
-inline void mm_out(const Tensor& self, const Tensor& mat2, Tensor& out) {
-  std::array<StableIValue, 3> stack{
-      torch::stable::detail::from(self),
-      torch::stable::detail::from(mat2),
-      torch::stable::detail::from(out)};
-  TORCH_ERROR_CODE_CHECK(torch_call_dispatcher(
-      "aten::mm", "out", stack.data(), TORCH_ABI_VERSION));
-  // Take ownership of the returned handle (out itself) so that it is freed.
-  torch::stable::detail::to<Tensor>(stack[0]);
-}
-"""
+SCHEMA = "// aten::mm.out(Tensor self, Tensor mat2, *, Tensor(a!) out) -> Tensor(a!)\n"
+OLD_HELPER = (SCHEMA + "inline Tensor mm_out(\n    const Tensor& out,\n    const Tensor& self,\n"
+              "    const Tensor& mat2) {\n" + CALL_MM_OUT
+              + "  return torch::stable::detail::to<Tensor>(stack[0]);\n}\n")
+NEW_HELPER = (SCHEMA + "inline void mm_out(const Tensor& self, const Tensor& mat2, Tensor& out) {\n" + CALL_MM_OUT
+              + "  // Take ownership of the returned handle (out itself) so that it is freed.\n"
+              + "  torch::stable::detail::to<Tensor>(stack[0]);\n}\n")
 
 CALL = "stable_helpers::mm_out("
 
