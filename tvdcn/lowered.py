@@ -1,12 +1,12 @@
 """Lowered thresholds: a test build whose kernel takes its rarely taken paths on small tensors.
 
-``NAME-lowered`` (optionally ``-lowered-cov`` / ``-lowered-asan``) is variant NAME built from a
-copy of its tree in which tvdcn.build rewrites, in the kernel file only, the constants that decide
-those paths (``SUBSTITUTIONS``): the 64-bit index switch, the forward's image chunks and pixel
-tiles, the backward's channel tiles, the pixel tiles of its plans, and the parallel grain. The
-patches are not touched: the rewrite happens in the variant's own worktree after checkout, and
-each substitution must match its text exactly once, or the build fails saying which constant
-moved (a refactor of the kernel must update this table, not silently test the defaults).
+``NAME-lowered`` (optionally ``-lowered-cov`` / ``-lowered-asan``) is variant NAME built from a copy
+of its tree in which tvdcn.build rewrites, in the kernel file only, the constants that decide those
+paths (``SUBSTITUTIONS``): the 64-bit index switch, the forward's image chunks and pixel tiles, the
+backward's channel tiles and its passes' channel blocks, the pixel tiles of its plans, and the
+parallel grain. The patches are not touched: the rewrite happens in the variant's own worktree after
+checkout, and each substitution must match its text exactly once, or the build fails saying which
+constant moved (a refactor of the kernel must update this table, not silently test the defaults).
 Replacements never add or remove a line, so line numbers (and coverage) map onto the real file.
 
 Three rewrites are not thresholds. ``scratch``, the helper behind every raw plan buffer (the
@@ -37,11 +37,11 @@ build.json and read by the suite, tests/conftest.py):
   sum exact in float64), where no GEMM shape or order can change a bit
   (tests/kernel/test_threads.py::test_exact_cases_bit_identical_to_baseline).
 - ``grad_bias`` (and, on the exact cases, everything) must stay bit-identical to baseline at every
-  thread count. The 64-bit index type, chunks, pixel tiles of the plans and the grain only change
-  where a value is computed and by which thread, never an element's arithmetic or the order of its
-  sums (the input gradient's bands scan their plane's whole plan in order; the offset and mask
-  gradients sum a group's channels in increasing order whatever the tile): what changes bits
-  under this build is the BLAS's blocks only.
+  thread count. The 64-bit index type, chunks, pixel tiles and channel blocks of the plans and the
+  grain only change where a value is computed and by which thread, never an element's arithmetic
+  or the order of its sums (the input gradient's bands scan their block's whole plan in order; the
+  offset and mask gradients sum a group's channels in increasing order whatever the tile): what
+  changes bits under this build is the BLAS's blocks only.
 """
 from __future__ import annotations
 
@@ -78,6 +78,14 @@ SUBSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
      "constexpr int64_t kCoordTilePixels = 128;",
      "constexpr int64_t kCoordTilePixels = 16;",
      "128 -> 16: several offset/mask gradient tiles per image"),
+    ("coordinate block channels",
+     "constexpr int64_t kCoordBlockChannels = 8;",
+     "constexpr int64_t kCoordBlockChannels = 3;",
+     "8 -> 3: full and partial blocks of channels in the offset/mask pass on the grid's shapes"),
+    ("col2im block channels",
+     "constexpr int64_t kCol2imBlockChannels = 4;",
+     "constexpr int64_t kCol2imBlockChannels = 3;",
+     "4 -> 3: full and partial col2im blocks on the grid's shapes"),
     ("forward chunk bytes",
      "constexpr int64_t kChunkBytes = 32 << 20;",
      "constexpr int64_t kChunkBytes = 4096;",

@@ -68,6 +68,10 @@ TUNABLES: tuple[Tunable, ...] = (
             "train", "s64-b32", "backward: the fewest channels per tile (s64-b32's 4.7 MB channels)"),
     Tunable("kCol2imTasksPerThread", "constexpr int64_t kCol2imTasksPerThread = 4;", "= 4;", ("= 1;", "= 16;"),
             "train", TRAIN, "input gradient: row bands when planes are few"),
+    Tunable("kCol2imBlockChannels", "constexpr int64_t kCol2imBlockChannels = 4;", "= 4;", ("= 2;", "= 8;"),
+            "train", TRAIN, "input gradient: channels per task (per read of the plan)"),
+    Tunable("kCoordBlockChannels", "constexpr int64_t kCoordBlockChannels = 8;", "= 8;", ("= 4;", "= 16;"),
+            "train", TRAIN, "offset/mask gradient: channels per read of the plan"),
 )
 
 # Constants not swept, and why they need no figures.
