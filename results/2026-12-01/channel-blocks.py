@@ -22,17 +22,17 @@ from tvdcn import standalone
 
 HERE = Path(__file__).parent
 
-COORD_OLD = """  const index_t col_stride = batch_sz * out_hw;
+COORD_HEAD_OLD = """  const index_t col_stride = batch_sz * out_hw;
   for (index_t c = c_lo; c < c_hi; ++c) {
-    const scalar_t* in =
-        padded + (b * tile_channels + (c - c_begin)) * padded_plane;
-    for (index_t k = 0; k < kk; ++k) {
-      scalar_t* col_row =
-          col + ((c - c_begin) * kk + k) * col_stride + b * out_hw + pix_begin;
-      const index_t e0 = k * n_pix;
-      for (index_t p = 0; p < n_pix; ++p) {
-        const index_t e = e0 + p;
-        const scalar_t* q = in + plan_idx[e];
+"""
+COORD_HEAD_NEW = """  // A block of channels per read of the plan; each sum still adds them in
+  // increasing order.
+  const index_t col_stride = batch_sz * out_hw;
+  const index_t col_channel = kk * col_stride;
+  for (index_t c = c_lo; c < c_hi; c += kCoordBlockChannels) {
+    const index_t n_c = std::min<index_t>(kCoordBlockChannels, c_hi - c);
+"""
+COORD_BODY_OLD = """        const scalar_t* q = in + plan_idx[e];
         const scalar_t v1 = q[0], v2 = q[1];
         const scalar_t v3 = q[padded_w], v4 = q[padded_w + 1];
         const scalar_t cv = col_row[p];
@@ -48,26 +48,8 @@ COORD_OLD = """  const index_t col_stride = batch_sz * out_hw;
           gm[e] += cv * val;
         }
         col_row[p] = m * val;
-      }
-    }
-  }
 """
-
-COORD_NEW = """  // A block of channels per read of the plan; each sum still adds them in
-  // increasing order.
-  const index_t col_stride = batch_sz * out_hw;
-  const index_t col_channel = kk * col_stride;
-  for (index_t c = c_lo; c < c_hi; c += kCoordBlockChannels) {
-    const index_t n_c = std::min<index_t>(kCoordBlockChannels, c_hi - c);
-    const scalar_t* in =
-        padded + (b * tile_channels + (c - c_begin)) * padded_plane;
-    for (index_t k = 0; k < kk; ++k) {
-      scalar_t* col_row =
-          col + ((c - c_begin) * kk + k) * col_stride + b * out_hw + pix_begin;
-      const index_t e0 = k * n_pix;
-      for (index_t p = 0; p < n_pix; ++p) {
-        const index_t e = e0 + p;
-        const scalar_t m = pm[e];
+COORD_BODY_NEW = """        const scalar_t m = pm[e];
         const scalar_t dx = pdx[e], omx = pomx[e], dy = pdy[e], omy = pomy[e];
         const bool inside = plan_inside[e];
         const scalar_t a1 = w1[e], a2 = w2[e], a3 = w3[e], a4 = w4[e];
@@ -94,9 +76,6 @@ COORD_NEW = """  // A block of channels per read of the plan; each sum still add
         gy[e] = sy;
         gx[e] = sx;
         gm[e] = sm;
-      }
-    }
-  }
 """
 
 COORD_CONST_OLD = "constexpr int64_t kCoordTilePixels = 128;\n"
@@ -245,7 +224,8 @@ constexpr int64_t kCol2imBlockChannels = {col2im};
 
 def coord_edit(src: str, coord: int) -> str:
     """The offset/mask pass reading its plan once per ``coord`` channels."""
-    for old, new in [(COORD_OLD, COORD_NEW), (COORD_CONST_OLD, COORD_CONST_NEW.format(coord=coord))]:
+    for old, new in [(COORD_HEAD_OLD, COORD_HEAD_NEW), (COORD_BODY_OLD, COORD_BODY_NEW),
+                     (COORD_CONST_OLD, COORD_CONST_NEW.format(coord=coord))]:
         assert src.count(old) == 1, old[:80]
         src = src.replace(old, new)
     return src
@@ -292,16 +272,11 @@ def check(names: str) -> None:
     float64, plus non-finite input and grad_out."""
     import torch
 
-    ops = {}
-    for name in ["fuse", *names.split(",")]:
-        torch.ops.load_library(str(standalone.ROOT / name / "build" / f"{standalone.namespace(name)}.so"))
-        ops[name] = getattr(torch.ops, standalone.namespace(name))
-    shapes = [  # batch, in, out, size, offset groups, weight groups, mask, dtype
-        (1, 64, 64, 32, 1, 1, True, torch.float32), (2, 48, 32, 17, 2, 1, True, torch.float32),
-        (3, 16, 8, 9, 4, 2, False, torch.float64), (5, 12, 6, 7, 3, 3, True, torch.float32),
-        (40, 4, 5, 7, 1, 1, True, torch.float32), (1, 256, 64, 64, 1, 1, True, torch.float32),
-        (2, 20, 8, 128, 1, 1, False, torch.float64), (2, 30, 12, 11, 5, 2, True, torch.float32),
-        (1, 7, 3, 13, 1, 1, True, torch.float32)]
+    rows = _rows()
+    ops = rows.load_ops(["fuse", *names.split(",")])
+    # col2im-rows.py's shapes, and two with partial blocks in several offset groups.
+    shapes = rows.check_shapes() + [(2, 30, 12, 11, 5, 2, True, torch.float32),
+                                    (1, 7, 3, 13, 1, 1, True, torch.float32)]
     names_out = ["grad_input", "grad_weight", "grad_offset", "grad_mask", "grad_bias"]
     bad = dict.fromkeys(ops, 0)
     for threads in (1, 2, 3):
@@ -309,13 +284,7 @@ def check(names: str) -> None:
         for shape in shapes:
             b, cin, cout, hw, og, wg, use_mask, dtype = shape
             for poison in (None, "inf", "nan"):
-                torch.manual_seed(0)
-                x = torch.randn(b, cin, hw, hw, dtype=dtype)
-                w = torch.randn(cout, cin // wg, 3, 3, dtype=dtype)
-                off = torch.randn(b, 2 * og * 9, hw, hw, dtype=dtype) * 2
-                mask = torch.rand(b, og * 9, hw, hw, dtype=dtype) if use_mask else torch.zeros(b, 1, dtype=dtype)
-                bias = torch.randn(cout, dtype=dtype)
-                gout = torch.randn(b, cout, hw, hw, dtype=dtype)
+                x, w, off, mask, bias, gout = rows.backward_inputs(*shape)
                 if poison:
                     v = float(poison)
                     x.view(-1)[:: 97] = v

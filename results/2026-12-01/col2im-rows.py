@@ -430,31 +430,52 @@ def build() -> None:
     print(standalone.build(dirs=[standalone.ROOT / "patched", dst, tr]), flush=True)
 
 
+def load_ops(names: list[str]) -> dict:
+    """The compiled standalone variants ``names``, each as its op namespace."""
+    import torch
+
+    ops = {}
+    for name in names:
+        torch.ops.load_library(str(standalone.ROOT / name / "build" / f"{standalone.namespace(name)}.so"))
+        ops[name] = getattr(torch.ops, standalone.namespace(name))
+    return ops
+
+
+def check_shapes() -> list[tuple]:
+    """(batch, in, out, size, offset groups, weight groups, mask, dtype); the last two run in
+    channel tiles."""
+    import torch
+
+    return [(1, 64, 64, 32, 1, 1, True, torch.float32), (2, 48, 32, 17, 2, 1, True, torch.float32),
+            (3, 16, 8, 9, 4, 2, False, torch.float64), (5, 12, 6, 7, 3, 3, True, torch.float32),
+            (40, 4, 5, 7, 1, 1, True, torch.float32), (1, 256, 64, 64, 1, 1, True, torch.float32),
+            (2, 20, 8, 128, 1, 1, False, torch.float64)]
+
+
+def backward_inputs(b, cin, cout, hw, og, wg, use_mask, dtype):
+    """A backward call's inputs, seeded: input, weight, offset, mask, bias, grad_out (3x3 kernel)."""
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.randn(b, cin, hw, hw, dtype=dtype)
+    w = torch.randn(cout, cin // wg, 3, 3, dtype=dtype)
+    off = torch.randn(b, 2 * og * 9, hw, hw, dtype=dtype) * 2
+    mask = torch.rand(b, og * 9, hw, hw, dtype=dtype) if use_mask else torch.zeros(b, 1, dtype=dtype)
+    return x, w, off, mask, torch.randn(cout, dtype=dtype), torch.randn(b, cout, hw, hw, dtype=dtype)
+
+
 def check() -> None:
     """Every result against the tip's, by bits, at 1 and 2 threads, on shapes that cover groups,
     offset groups, several images per block, channel tiles and float64."""
     import torch
 
-    ops = {}
-    for name in ("patched", "proto_rows", "proto_rows_tr"):
-        torch.ops.load_library(str(standalone.ROOT / name / "build" / f"{standalone.namespace(name)}.so"))
-        ops[name] = getattr(torch.ops, standalone.namespace(name))
-    shapes = [  # batch, in, out, size, offset groups, weight groups, mask, dtype
-        (1, 64, 64, 32, 1, 1, True, torch.float32), (2, 48, 32, 17, 2, 1, True, torch.float32),
-        (3, 16, 8, 9, 4, 2, False, torch.float64), (5, 12, 6, 7, 3, 3, True, torch.float32),
-        (40, 4, 5, 7, 1, 1, True, torch.float32), (1, 256, 64, 64, 1, 1, True, torch.float32),
-        (2, 20, 8, 128, 1, 1, False, torch.float64)]  # the last two in channel tiles
+    ops = load_ops(["patched", "proto_rows", "proto_rows_tr"])
+    shapes = check_shapes()
     bad = {"proto_rows": 0, "proto_rows_tr": 0}
     for threads in (1, 2, 3):
         torch.set_num_threads(threads)
         for b, cin, cout, hw, og, wg, use_mask, dtype in shapes:
-            torch.manual_seed(0)
-            x = torch.randn(b, cin, hw, hw, dtype=dtype)
-            w = torch.randn(cout, cin // wg, 3, 3, dtype=dtype)
-            off = torch.randn(b, 2 * og * 9, hw, hw, dtype=dtype) * 2
-            mask = torch.rand(b, og * 9, hw, hw, dtype=dtype) if use_mask else torch.zeros(b, 1, dtype=dtype)
-            bias = torch.randn(cout, dtype=dtype)
-            gout = torch.randn(b, cout, hw, hw, dtype=dtype)
+            x, w, off, mask, bias, gout = backward_inputs(b, cin, cout, hw, og, wg, use_mask, dtype)
             res = {}
             for name, op in ops.items():
                 res[name] = op._deform_conv2d_backward(gout, x, w, off, mask, bias, 1, 1, 1, 1, 1, 1, wg, og,
@@ -493,10 +514,7 @@ def ab(names: str, threads: str = "1") -> None:
 
     import torch
 
-    ops = {}
-    for name in names.split(","):
-        torch.ops.load_library(str(standalone.ROOT / name / "build" / f"{standalone.namespace(name)}.so"))
-        ops[name] = getattr(torch.ops, standalone.namespace(name))
+    ops = load_ops(names.split(","))
     torch.set_num_threads(int(threads))
     for cfg, (b, c, s) in {"s32-b1": (1, 64, 32), "s64-b1": (1, 256, 64), "c3-det": (2, 128, 100)}.items():
         torch.manual_seed(0)
