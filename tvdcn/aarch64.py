@@ -246,13 +246,32 @@ def compile_command(src: Path, torch_dir: Path, fp_contract: str | None = None) 
             "-std=c++20"]
 
 
+def stack_torch(stack: variant.Stack) -> Path:
+    """The host path of the stack's base torch package: its headers and libraries."""
+    return host_path(stack.base) / "lib" / f"python{stack.python}" / "site-packages" / "torch"
+
+
+def compile_library(cmd: list[str], src: Path, torch_dir: Path, obj_dir: Path, lib: Path) -> None:
+    """Compile the staged copy ``src``'s sources with ``cmd`` (compile_command's) into ``obj_dir``
+    and link them against ``torch_dir``'s libraries into ``lib``."""
+    _, sources = _flags(src)
+    objs = []
+    for s in sources:
+        obj = obj_dir / (Path(s).stem + ".o")
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        _run([*cmd, "-c", str(src / s), "-o", str(obj)], f"compiling {s} for {ARCH}")
+        objs.append(str(obj))
+    _run([CXX, *shlex.split(sysconfig.get_config_var("CFLAGS")), "-shared", *objs, f"-L{torch_dir / 'lib'}",
+          "-lc10", "-ltorch", "-ltorch_cpu", "-o", str(lib)], f"linking the {ARCH} library")
+
+
 def build_wheel(stack: variant.Stack, fp_contract: str | None = None) -> Path:
     """Cross-compile the drop-in for aarch64 from the patched tree (as tvdcn.dropin stages it) and
     package it with dropin/setup.py; reused while its sources, flags, compiler and the native wheel
     (its version and series commit) are unchanged."""
     rec = variant.dropin_wheel()  # the native wheel of the same sources: its version, commit, declarations
     tree = paths.BUILDS / "patched"
-    torch_dir = host_path(stack.base) / "lib" / f"python{stack.python}" / "site-packages" / "torch"
+    torch_dir = stack_torch(stack)
     src = WORK / "src"
     cmd = compile_command(src, torch_dir, fp_contract)
     compiler = _run([CXX, "--version"], "the cross compiler").stdout.splitlines()[0]
@@ -266,17 +285,9 @@ def build_wheel(stack: variant.Stack, fp_contract: str | None = None) -> Path:
         if old.get("key") == key and Path(old["wheel"]).exists():
             return Path(old["wheel"])
     dropin.stage(tree, src)
-    _, sources = _flags(src)
-    objs = []
     info(f"cross-compiling the drop-in for {ARCH} ({compiler})")
-    for s in sources:
-        obj = WORK / "obj" / (Path(s).stem + ".o")
-        obj.parent.mkdir(parents=True, exist_ok=True)
-        _run([*cmd, "-c", str(src / s), "-o", str(obj)], f"compiling {s} for {ARCH}")
-        objs.append(str(obj))
     lib = WORK / "_C.so"
-    _run([CXX, *shlex.split(sysconfig.get_config_var("CFLAGS")), "-shared", *objs, f"-L{torch_dir / 'lib'}",
-          "-lc10", "-ltorch", "-ltorch_cpu", "-o", str(lib)], f"linking the {ARCH} library")
+    compile_library(cmd, src, torch_dir, WORK / "obj", lib)
     shutil.rmtree(dist, ignore_errors=True)
     dist.mkdir(parents=True)
     env = dict(os.environ, TVDCN_FAST_VERSION=rec["version"], TVDCN_FAST_PLAT=dropin.plat_tag(ARCH),

@@ -12,7 +12,6 @@ import os
 import shlex
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,40 +46,29 @@ print(f"{{'differ' if bad else 'bit-identical'}} ({{bad}} tensors)")
 
 
 def commits() -> list[str]:
-    tv = REPO / ".work/src/torchvision"
-    log = subprocess.run(["git", "-C", str(tv), "log", "--format=%H", "--reverse", "series"], capture_output=True,
+    from tvdcn import paths
+    log = subprocess.run(["git", "-C", str(paths.SRC), "log", "--format=%H", "--reverse", "series"], capture_output=True,
                          text=True, check=True).stdout.split()
     return log  # log[0] is pristine, log[N] is prefix N
 
 
 def build(n: int) -> None:
-    from tvdcn import aarch64, dropin
-    tv = REPO / ".work/src/torchvision"
+    from tvdcn import aarch64, dropin, paths
     c = commits()[n]
     tree = OUT / f"tree-{n}{SUFFIX}"
     for rel in (dropin.KERNEL, dropin.COMPAT):
         dest = tree / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(subprocess.run(["git", "-C", str(tv), "show", f"{c}:{rel}"], capture_output=True,
+        dest.write_bytes(subprocess.run(["git", "-C", str(paths.SRC), "show", f"{c}:{rel}"], capture_output=True,
                                         check=True).stdout)
     if os.environ.get("KERNEL"):
         (tree / dropin.KERNEL).write_bytes(Path(os.environ["KERNEL"]).read_bytes())
     src = OUT / f"src-{n}{SUFFIX}"
     dropin.stage(tree, src)
-    stack = aarch64.STACK
-    torch_dir = aarch64.host_path(stack.base) / "lib" / f"python{stack.python}" / "site-packages" / "torch"
+    torch_dir = aarch64.stack_torch(aarch64.STACK)
     cmd = aarch64.compile_command(src, torch_dir) + shlex.split(os.environ.get("EXTRA_FLAGS", ""))
-    _, sources = aarch64._flags(src)
-    objs = []
-    for s in sources:
-        obj = OUT / f"obj-{n}{SUFFIX}" / (Path(s).stem + ".o")
-        obj.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([*cmd, "-c", str(src / s), "-o", str(obj)], check=True)
-        objs.append(str(obj))
-    lib = src / "tvdcn_fast" / "_C.so"
-    subprocess.run([aarch64.CXX, *shlex.split(sysconfig.get_config_var("CFLAGS")), "-shared", *objs,
-                    f"-L{torch_dir / 'lib'}", "-lc10", "-ltorch", "-ltorch_cpu", "-o", str(lib)], check=True)
-    print(f"prefix {n}{SUFFIX} ({c[:10]}): {lib}")
+    aarch64.compile_library(cmd, src, torch_dir, OUT / f"obj-{n}{SUFFIX}", src / "tvdcn_fast" / "_C.so")
+    print(f"prefix {n}{SUFFIX} ({c[:10]}): {src / 'tvdcn_fast' / '_C.so'}")
 
 
 def check(n: int) -> None:
