@@ -266,14 +266,14 @@ def _rows():
     return mod
 
 
-def check(names: str) -> None:
-    """Every backward result of each variant against the tip's ("fuse"), by bits, at 1, 2 and 3
-    threads, on shapes with offset groups, weight groups, channel tiles, several images and
-    float64, plus non-finite input and grad_out."""
+def check(names: str, ref: str = "fuse") -> None:
+    """Every backward result of each variant against the tip's (``ref``, "fuse" by default), by
+    bits, at 1, 2 and 3 threads, on shapes with offset groups, weight groups, channel tiles, several
+    images and float64, plus non-finite input and grad_out."""
     import torch
 
     rows = _rows()
-    ops = rows.load_ops(["fuse", *names.split(",")])
+    ops = rows.load_ops([ref, *names.split(",")])
     # col2im-rows.py's shapes, and two with partial blocks in several offset groups.
     shapes = rows.check_shapes() + [(2, 30, 12, 11, 5, 2, True, torch.float32),
                                     (1, 7, 3, 13, 1, 1, True, torch.float32)]
@@ -293,7 +293,7 @@ def check(names: str) -> None:
                                                      use_mask) for n, op in ops.items()}
                 as_int = torch.int32 if dtype == torch.float32 else torch.int64
                 for n in ops:
-                    diff = [o for o, a, z in zip(names_out, res["fuse"], res[n])
+                    diff = [o for o, a, z in zip(names_out, res[ref], res[n])
                             if not torch.equal(a.contiguous().view(as_int), z.contiguous().view(as_int))]
                     if diff:
                         bad[n] += 1

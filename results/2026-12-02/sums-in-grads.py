@@ -47,35 +47,10 @@ def build(worktree: str, mutant: str = "") -> None:
 
 
 def check(mutant: str = "") -> None:
-    """Every backward result against the tip's, by bits, at 1, 2 and 3 threads: col2im-rows.py's
-    shapes (two in channel tiles, one without mask, one float64), plain, with Inf and with NaN."""
-    import torch
-
-    rows = _load("col2im-rows")
-    name = NAME + mutant
-    ops = rows.load_ops(["patched", name])
-    names_out = ["grad_input", "grad_weight", "grad_offset", "grad_mask", "grad_bias"]
-    cases = bad = 0
-    for threads in (1, 2, 3):
-        torch.set_num_threads(threads)
-        for shape in rows.check_shapes():
-            dtype = shape[-1]
-            for poison in (None, "inf", "nan"):
-                x, w, off, mask, bias, gout = rows.backward_inputs(*shape)
-                if poison:
-                    v = float(poison)
-                    x.view(-1)[::97] = v
-                    gout.view(-1)[5::211] = -v if poison == "inf" else v
-                res = {n: op._deform_conv2d_backward(gout, x, w, off, mask, bias, 1, 1, 1, 1, 1, 1, shape[5],
-                                                     shape[4], shape[6]) for n, op in ops.items()}
-                as_int = torch.int32 if dtype == torch.float32 else torch.int64
-                diff = [o for o, a, z in zip(names_out, res["patched"], res[name])
-                        if not torch.equal(a.contiguous().view(as_int), z.contiguous().view(as_int))]
-                cases += 1
-                if diff:
-                    bad += 1
-                    print(threads, shape, poison, "differs:", diff, flush=True)
-    print(f"{name} against patched: {bad} of {cases} backward calls differ in some bit", flush=True)
+    """Every backward result against the staged tip's, by bits: channel-blocks.py's check (1, 2
+    and 3 threads; nine shapes, two in channel tiles, with offset and weight groups, without mask
+    and float64; plain, with Inf and with NaN)."""
+    _load("channel-blocks").check(NAME + mutant, ref="patched")
 
 
 def ab(threads: str = "1") -> None:
