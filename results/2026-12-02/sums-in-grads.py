@@ -48,8 +48,8 @@ def build(worktree: str, mutant: str = "") -> None:
 
 def check(mutant: str = "") -> None:
     """Every backward result against the staged tip's, by bits: channel-blocks.py's check (1, 2
-    and 3 threads; nine shapes, two in channel tiles, with offset and weight groups, without mask
-    and float64; plain, with Inf and with NaN)."""
+    and 3 threads; nine shapes with offset and weight groups, three with an offset group across
+    channel tiles, two without mask, both float64; plain, with Inf and with NaN)."""
     _load("channel-blocks").check(NAME + mutant, ref="patched")
 
 
