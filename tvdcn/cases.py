@@ -233,6 +233,10 @@ def grid() -> list[Case]:
         # thread, the columns' last one-channel block at 2): tiles [0, 16), [16, 17). What 0028's
         # "[split]" declarations are for (results/2026-11-30/tile-rounding.txt).
         Case(batch=1, cin=17, cout=6, h=256, w=256),
+        # Column rows of a multiple of 4 KB, which patch 0041 pads by a cache line, in one channel
+        # tile, so held to baseline's bits: 2 x 32 x 32 floats; 16 x 32 doubles, with groups.
+        Case(batch=2, cin=8, cout=8, h=32, w=32),
+        Case(batch=1, cin=4, cout=6, h=16, w=32, dtype="float64", wgroups=2, ogroups=2),
         # Under the lowered build (tvdcn.lowered) the shapes from batch 3 on (these too) also run
         # several forward chunks, the 64-bit instantiations, and channel tiles in every block.
     ]

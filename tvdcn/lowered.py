@@ -52,8 +52,8 @@ from .log import Failure
 # (what, exact text in the kernel file, replacement, why this value). Each text must occur once.
 SUBSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("64-bit index switch",
-     "if (t.numel() > std::numeric_limits<int>::max()) {",
-     "if (t.numel() > 4096) {",
+     "if (t.numel() > 0 && span > std::numeric_limits<int>::max()) {",
+     "if (t.numel() > 0 && span > 4096) {",
      "INT_MAX elements -> 4096: the grid's batch-1/2 shapes stay on int, the larger ones take the "
      "int64_t instantiations, forward and backward"),
     ("parallel grain",
