@@ -175,14 +175,18 @@ MAX_PARALLEL_IMGS = 32
 def backward_split(case: Case) -> bool:
     """Whether the backward's columns exceed its buffer bound, so that it runs in channel tiles
     (patch 0028): the kernel's bound test, from the shape and the dtype it computes in (float32 for
-    bfloat16 and float16). A superset of the layers that really split (the tile's floor of 16
-    channels can keep a small layer whole), which only relaxes the checks there."""
+    bfloat16 and float16), with the cache line that pads a row of a multiple of 4 KB (patch 0041;
+    before it, this counts a few more layers as split). A superset of the layers that really split
+    (the tile's floor of 16 channels can keep a small layer whole), which only relaxes the checks
+    there."""
     if case.batch == 0:
         return False
     block = max(d for d in range(1, min(case.batch, MAX_PARALLEL_IMGS) + 1) if case.batch % d == 0)
     oh, ow = case.out_hw()
     element = 8 if case.dtype == "float64" else 4
-    return case.cin * case.kh * case.kw * block * oh * ow * element > BACKWARD_TILE_BYTES
+    row = block * oh * ow * element
+    row += 64 if row % 4096 == 0 else 0
+    return case.cin * case.kh * case.kw * row > BACKWARD_TILE_BYTES
 
 
 # The scopes a patch's rounding or thread-dependence declaration can be limited to, by a name in

@@ -73,10 +73,15 @@ def test_split_scope_follows_the_kernels_bound():
                      "b2-c20x8-128x128-k3x3-s11-p11-d11-g1o1-bias-float64",
                      "b64-c32x4-32x32-k3x3-s11-p11-d11-g1o4-mask-bias-float64-exact",
                      "b1-c17x6-256x256-k3x3-s11-p11-d11-g1o1-mask-bias-float32"}, split
-    # At the bound itself the columns still fit: 256 channels x 32 images x 32x32 pixels x 4 bytes.
-    at = cases.Case(batch=32, cin=256, cout=4, h=32, w=32, kh=1, kw=1, pad=(0, 0))
-    assert not cases.backward_split(at) and cases.backward_split(dataclasses.replace(at, cin=257))
+    # At the bound itself the columns still fit: 16384 channels x 16x32 pixels x 4 bytes (rows of
+    # 2 KB, not padded).
+    at = cases.Case(batch=1, cin=16384, cout=4, h=16, w=32, kh=1, kw=1, pad=(0, 0))
+    assert not cases.backward_split(at) and cases.backward_split(dataclasses.replace(at, cin=16385))
     assert not cases.backward_split(dataclasses.replace(at, batch=0))
+    # Rows of a multiple of 4 KB count their padding line: 256 channels x 32 images x 32x32 pixels
+    # x 4 bytes is the bound unpadded, beyond it padded.
+    padded = cases.Case(batch=32, cin=256, cout=4, h=32, w=32, kh=1, kw=1, pad=(0, 0))
+    assert cases.backward_split(padded) and not cases.backward_split(dataclasses.replace(padded, cin=255))
 
 
 def test_a_reused_build_records_the_commit_it_stands_for(tmp_path, monkeypatch):
