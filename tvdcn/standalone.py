@@ -64,6 +64,21 @@ def namespace(variant: str) -> str:
     return "tvdcn_sa_" + re.sub(r"\W", "_", variant)
 
 
+def _register_as(text: str, line: str, ns: str) -> str:
+    """Kernel file ``text`` registered under ``ns``: its registration block (``line``), and the
+    qualified op names some impl() calls in it spell out."""
+    return text.replace(line, line.replace("torchvision", ns)).replace('"torchvision::', f'"{ns}::')
+
+
+def stage_text(name: str, text: str, like: str = "patched", root: Path = ROOT) -> Path:
+    """Stage ``text``, a kernel file as a tree holds it (registered under ``torchvision``), as the
+    variant ``name``: a copy of the staged ``like`` with that file, in ``name``'s own namespace (an
+    experiment's edited kernel). Returns its directory, for ``build(dirs=[...])``."""
+    kind = "stable" if KINDS["stable"][0] in text else "aten"
+    text = _register_as(text, KINDS[kind][0], namespace(like))
+    return clone(root / like, name, text, prototype=name)
+
+
 def stage(variants: list[str], root: Path = ROOT) -> None:
     """Copy each built variant's kernel sources to ``root/<variant>/``, registration renamed."""
     from . import series
@@ -81,9 +96,7 @@ def stage(variants: list[str], root: Path = ROOT) -> None:
         dest = root / v
         shutil.rmtree(dest, ignore_errors=True)
         (dest / "cpu").mkdir(parents=True)
-        # The registration block, and the qualified op names some impl() calls in it spell out.
-        text = text.replace(line, line.replace("torchvision", ns)).replace('"torchvision::', f'"{ns}::')
-        (dest / "cpu" / KERNEL.name).write_text(text)
+        (dest / "cpu" / KERNEL.name).write_text(_register_as(text, line, ns))
         if (tree / COMPAT).exists():
             shutil.copy2(tree / COMPAT, dest / COMPAT.name)
         defs = "".join(f'  m.def("{s}");\n' for s in SCHEMAS)

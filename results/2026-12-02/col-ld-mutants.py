@@ -24,10 +24,7 @@ def stage(name: str, mutate: str | None) -> None:
     if mutate:
         assert text.count(mutate) == 1
         text = text.replace(mutate, mutate.replace("columns.stride(0)", "columns.size(1)"))
-    line = standalone.KINDS["stable"][0]
-    ns = standalone.namespace("patched")
-    text = text.replace(line, line.replace("torchvision", ns)).replace('"torchvision::', f'"{ns}::')
-    standalone.build(dirs=[standalone.clone(standalone.ROOT / "patched", name, text, prototype=name)])
+    standalone.build(dirs=[standalone.stage_text(name, text)])
 
 
 def main() -> None:

@@ -57,10 +57,7 @@ def diff(name: str) -> None:
         f.write_text(text.replace(ns, "torchvision"))
         subprocess.run(["patch", "-p1", "-s", "-d", d, "-i", str(HERE / "col-ld" / f"{name}.diff")], check=True)
         text = f.read_text()
-    line = standalone.KINDS["stable"][0]
-    text = text.replace(line, line.replace("torchvision", ns)).replace('"torchvision::', f'"{ns}::')
-    d = standalone.clone(standalone.ROOT / "patched", name, text, prototype=name)
-    print(standalone.build(dirs=[d]), flush=True)
+    print(standalone.build(dirs=[standalone.stage_text(name, text)]), flush=True)
 
 
 def pad(pad: str) -> None:

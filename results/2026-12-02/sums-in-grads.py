@@ -39,11 +39,7 @@ def build(worktree: str, mutant: str = "") -> None:
     if mutant:
         assert text.count(MUTANT[0]) == 1
         text = text.replace(*MUTANT)
-    line = standalone.KINDS["stable"][0]
-    ns = standalone.namespace("patched")
-    text = text.replace(line, line.replace("torchvision", ns)).replace('"torchvision::', f'"{ns}::')
-    d = standalone.clone(standalone.ROOT / "patched", NAME + mutant, text, prototype=NAME + mutant)
-    print(standalone.build(dirs=[d]), flush=True)
+    print(standalone.build(dirs=[standalone.stage_text(NAME + mutant, text)]), flush=True)
 
 
 def check(mutant: str = "") -> None:

@@ -42,3 +42,22 @@ def test_standalone_kernel_is_bit_identical_to_its_variant(built, which, threads
         if diff:
             bad[case.id] = diff
     assert not bad, f"{built[name]} differs from {name} at {threads} threads: {bad}"
+
+
+def test_stage_text_registers_an_edited_kernel_under_its_own_name(tmp_path):
+    # An experiment stages its edited kernel file next to a staged variant: the copy must register
+    # under its own namespace, or loading it beside the original would clash.
+    like = tmp_path / "patched"
+    (like / "cpu").mkdir(parents=True)
+    ns = standalone.namespace("patched")
+    (like / "cpu" / standalone.KERNEL.name).write_text(f"STABLE_TORCH_LIBRARY_IMPL({ns}, CPU, m) {{}}\n")
+    (like / "register.cpp").write_text(f"STABLE_TORCH_LIBRARY({ns}, m) {{}}\n")
+    (like / "standalone.json").write_text('{"variant": "patched", "namespace": "%s", "kind": "stable"}' % ns)
+    line = standalone.KINDS["stable"][0]
+    d = standalone.stage_text("exp", f"// edited\n{line} {{ m.impl(\"torchvision::x\", f); }}\n", root=tmp_path)
+    new = standalone.namespace("exp")
+    kernel = (d / "cpu" / standalone.KERNEL.name).read_text()
+    assert kernel.startswith("// edited") and f"STABLE_TORCH_LIBRARY_IMPL({new}, CPU, m)" in kernel
+    assert f'"{new}::x"' in kernel and "torchvision" not in kernel
+    assert new in (d / "register.cpp").read_text() and '"variant": "exp"' in (d / "standalone.json").read_text()
+
