@@ -64,6 +64,11 @@ def namespace(variant: str) -> str:
     return "tvdcn_sa_" + re.sub(r"\W", "_", variant)
 
 
+def _kind(text: str) -> str:
+    """Which of KINDS a kernel file is, by its registration line."""
+    return "stable" if KINDS["stable"][0] in text else "aten"
+
+
 def _register_as(text: str, line: str, ns: str) -> str:
     """Kernel file ``text`` registered under ``ns``: its registration block (``line``), and the
     qualified op names some impl() calls in it spell out."""
@@ -74,7 +79,7 @@ def stage_text(name: str, text: str, like: str = "patched", root: Path = ROOT) -
     """Stage ``text``, a kernel file as a tree holds it (registered under ``torchvision``), as the
     variant ``name``: a copy of the staged ``like`` with that file, in ``name``'s own namespace (an
     experiment's edited kernel). Returns its directory, for ``build(dirs=[...])``."""
-    kind = "stable" if KINDS["stable"][0] in text else "aten"
+    kind = _kind(text)
     text = _register_as(text, KINDS[kind][0], namespace(like))
     return clone(root / like, name, text, prototype=name)
 
@@ -88,7 +93,7 @@ def stage(variants: list[str], root: Path = ROOT) -> None:
         if not (tree / KERNEL).exists():
             raise Failure(f"variant {v!r} has no build tree at {tree}: run scripts/build.sh (--variant {v})")
         text = (tree / KERNEL).read_text()
-        kind = "stable" if KINDS["stable"][0] in text else "aten"
+        kind = _kind(text)
         line, include, macro = KINDS[kind]
         if len(re.findall(r"^" + re.escape(line), text, re.M)) != 1:
             raise Failure(f"{tree / KERNEL}: expected one '{line}' line to rename")

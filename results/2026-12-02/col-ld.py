@@ -12,7 +12,9 @@ its standalone copy ("patched"), the backward timed alone:
     PYTHONPATH=. .venv/bin/python results/2026-12-02/col-ld.py bits NAME     # every result vs the tip
 
 col-ld/odd.diff pads every row to an odd number of cache lines; col-ld/pg.diff (what became patch
-0041) only rows of a multiple of 4 KB, by one line. Not a patch: experiments.
+0041) only rows of a multiple of 4 KB, by one line. Not a patch: experiments. The diffs apply to
+the 41-patch tip's kernel (series commit 6044ba6), which was the staged "patched" then; staging the
+42-patch tip over it (tests/tooling/test_standalone.py does) makes `diff` fail to apply.
 """
 from __future__ import annotations
 
