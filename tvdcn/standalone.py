@@ -200,6 +200,16 @@ def current_op() -> Callable[..., Any]:
     return deform_conv2d
 
 
+def load(d: Path) -> Any:
+    """The op namespace (``torch.ops.<namespace>``) of the built standalone variant in directory
+    ``d``, its library loaded into this process."""
+    import torch
+
+    meta = json.loads((d / "standalone.json").read_text())
+    torch.ops.load_library(str(d / "build" / f"{meta['namespace']}.so"))
+    return getattr(torch.ops, meta["namespace"])
+
+
 @functools.lru_cache(maxsize=None)
 def op() -> Callable[..., Any]:
     """In a ``sa:`` variant's process: ``deform_conv2d(input, offset, weight, bias=None, stride=1,
@@ -208,10 +218,7 @@ def op() -> Callable[..., Any]:
 
     v = variant.current()
     assert isinstance(v, variant.Standalone), v
-    d = v.dir
-    meta = json.loads((d / "standalone.json").read_text())
-    torch.ops.load_library(str(d / "build" / f"{meta['namespace']}.so"))
-    ops = getattr(torch.ops, meta["namespace"])
+    ops = load(v.dir)
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
 
     class DeformConv2d(torch.autograd.Function):

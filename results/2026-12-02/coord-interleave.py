@@ -228,13 +228,7 @@ def build(names: str = "il2,il4,jout") -> None:
 
 
 def load_ops(names: list[str]) -> dict:
-    import torch
-
-    ops = {}
-    for name in names:
-        torch.ops.load_library(str(standalone.ROOT / name / "build" / f"{standalone.namespace(name)}.so"))
-        ops[name] = getattr(torch.ops, standalone.namespace(name))
-    return ops
+    return {name: standalone.load(standalone.ROOT / name) for name in names}
 
 
 def _args(b, cin, cout, s, og=1, wg=1, mask=True, dtype=None, seed=0):
