@@ -9,6 +9,9 @@ between one channel's store and the next one's load). Every element still gets i
 """
 from tvdcn import standalone
 
+if not (standalone.ROOT / "patched" / "build").exists():  # the tip, staged and built once
+    standalone.stage(["patched"])
+    standalone.build(dirs=[standalone.ROOT / "patched"])
 tip = (standalone.ROOT / "patched" / "cpu" / standalone.KERNEL.name).read_text()
 OLD = """    for (index_t pix = 0; pix < out_hw; ++pix) {
       const int64_t e = ek + pix;

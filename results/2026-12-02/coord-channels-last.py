@@ -48,6 +48,9 @@ def kernel(tip: str) -> str:
 
 
 if __name__ == "__main__":
+    if not (standalone.ROOT / "patched" / "build").exists():  # the tip, staged and built once
+        standalone.stage(["patched"])
+        standalone.build(dirs=[standalone.ROOT / "patched"])
     tip = (standalone.ROOT / "patched" / "cpu" / standalone.KERNEL.name).read_text()
     d = standalone.clone(standalone.ROOT / "patched", "clin", kernel(tip), prototype="clin")
     print(standalone.build(dirs=[d]))
