@@ -371,6 +371,8 @@ void deformable_col2im_cl(
   }
 }
 
+constexpr int64_t kCol2imTileBytes = 256 << 10;
+
 void compute_grad_input(
     const Geometry<int64_t>& geo,
     const Tensor& columns,
@@ -398,6 +400,12 @@ void compute_grad_input(
   const int64_t splits = std::max<int64_t>(
       1, (2 * torch::stable::get_num_threads() + per_block - 1) / per_block);
   const int64_t span = std::min(c_per_offset_grp, tc);
+  // At most kCol2imTileBytes of an image's tile gradient per task, which a
+  // task's entries sweep once per tap: it stays in L2.
+  const int64_t cache_channels = std::max<int64_t>(
+      16,
+      kCol2imTileBytes / (height * width * columns.element_size()) / 16 * 16);
+  (void)cache_channels;
   const int64_t block_channels = std::max<int64_t>(
       kCol2imBlockChannels, ((span + splits - 1) / splits + 15) / 16 * 16);
   const int64_t blocks_per_grp = (span + block_channels - 1) / block_channels;
@@ -452,11 +460,14 @@ void compute_grad_input(
                 for (int64_t r = begin; r < end; ++r) {
                   const int64_t b = r / height, y = r % height;
                   const scalar_t* src = acc_ptr + r * width * tc;
-                  for (int64_t c = 0; c < tc; ++c) {
-                    scalar_t* dst = grad_ptr +
-                        (b * channels + c_begin + c) * plane + y * width;
+                  scalar_t* dst =
+                      grad_ptr + (b * channels + c_begin) * plane + y * width;
+                  for (int64_t c0 = 0; c0 < tc; c0 += 16) {
+                    const int64_t c1 = std::min(tc, c0 + 16);
                     for (int64_t x = 0; x < width; ++x) {
-                      dst[x] = src[x * tc + c];
+                      for (int64_t c = c0; c < c1; ++c) {
+                        dst[c * plane + x] = src[x * tc + c];
+                      }
                     }
                   }
                 }
@@ -469,7 +480,98 @@ void compute_grad_input(
 """
 
 
-def kernel(tip: str) -> str:
+# Tiles of a multiple of 16 channels: MKL writes rows of 9 x 227 entries about 1.5x slower than
+# rows of 9 x 224 (2026-12-01; /tmp/gemm_layouts.py on 2026-12-02: 86.8 vs 64.4 ms).
+EDITS.append(("""      kBackwardTileBytes / std::max<int64_t>(channel_bytes, 1));
+""", """      kBackwardTileBytes / std::max<int64_t>(channel_bytes, 1) / 16 * 16);
+"""))
+
+
+# `clr`: col2im by gradient rows instead (results/2026-12-01/col2im-rows.py's code, bucketed
+# entries merged in (tap, pixel) order per row), with the copy-out above.
+ROWS_COPY_OLD = """        torch::stable::parallel_for(
+            0,
+            parallel_imgs * tc,
+            1,
+            [&](int64_t begin, int64_t end) noexcept {
+              for (int64_t task = begin; task < end; ++task) {
+                const int64_t b = task / tc, c = task % tc;
+                scalar_t* plane =
+                    grad_ptr + (b * geo.channels + c_begin + c) * hw;
+                const scalar_t* src = acc_ptr + b * hw * tc + c;
+                for (int64_t p = 0; p < hw; ++p) {
+                  plane[p] = src[p * tc];
+                }
+              }
+            });"""
+ROWS_COPY_NEW = """        const int64_t channels = geo.channels;
+        torch::stable::parallel_for(
+            0, parallel_imgs * height, 1, [&](int64_t begin, int64_t end) noexcept {
+              for (int64_t r = begin; r < end; ++r) {
+                const int64_t b = r / height, y = r % height;
+                const scalar_t* src = acc_ptr + r * width * tc;
+                scalar_t* dst =
+                    grad_ptr + (b * channels + c_begin) * hw + y * width;
+                for (int64_t c0 = 0; c0 < tc; c0 += 16) {
+                  const int64_t c1 = std::min(tc, c0 + 16);
+                  for (int64_t x = 0; x < width; ++x) {
+                    for (int64_t c = c0; c < c1; ++c) {
+                      dst[c * hw + x] = src[x * tc + c];
+                    }
+                  }
+                }
+              }
+            });"""
+
+
+PREFETCH_OLD = """      const int64_t* at = top ? t++ : u++;
+"""
+PREFETCH_NEW = """      const int64_t* at = top ? t++ : u++;
+      // Prototype: the column runs of the entries 8 ahead in each bucket.
+      for (const int64_t* ahead : {t + 8, u + 8}) {
+        if (ahead < (ahead - u == 8 ? u_end : t_end)) {
+          const scalar_t* next =
+              cols + (b * out_hw * kk + colpos[ahead - order]) * tc + lo;
+          for (int64_t c = 0; c < hi - lo; c += 64 / sizeof(scalar_t)) {
+            __builtin_prefetch(next + c);
+          }
+        }
+      }
+"""
+
+
+def rows_col2im(prefetch: bool = False) -> str:
+    sys.path.insert(0, str(Path(__file__).parent.parent / "2026-12-01"))
+    text = importlib.import_module("col2im-rows").NEW_COL2IM
+    if text.count(ROWS_COPY_OLD) != 1:
+        raise SystemExit("col2im-rows.py's copy-out is not as quoted")
+    text = text.replace(ROWS_COPY_OLD, ROWS_COPY_NEW)
+    if prefetch:
+        if text.count(PREFETCH_OLD) != 1:
+            raise SystemExit("col2im-rows.py's merge is not as quoted")
+        text = text.replace(PREFETCH_OLD, PREFETCH_NEW)
+    return text
+
+
+COORD_PF_OLD = """      scalar_t sy = gy[e], sx = gx[e], sm = gm[e];
+"""
+COORD_PF_NEW = """      if (p + 4 < n_pix) {
+        // Prototype: the column run and the corner rows 4 entries ahead.
+        const scalar_t* nc = cp + 4 * col_ld;
+        const scalar_t* nq = img + plan_idx[e + 4] * tc;
+        for (index_t c = 0; c < 2 * tc && c < n_c + tc; c += 64 / sizeof(scalar_t)) {
+          __builtin_prefetch(nq + c);
+          __builtin_prefetch(nq + padded_w * tc + c);
+        }
+        for (index_t c = 0; c < n_c; c += 64 / sizeof(scalar_t)) {
+          __builtin_prefetch(nc + c, 1);
+        }
+      }
+      scalar_t sy = gy[e], sx = gx[e], sm = gm[e];
+"""
+
+
+def kernel(tip: str, col2im: str | None = None, prefetch: bool = False) -> str:
     src = tip
     for old, new in EDITS + [(HELPER_ANCHOR, HELPER + HELPER_ANCHOR), (OLD_TILE, NEW_TILE),
                              (OLD_ADDMM, NEW_ADDMM), (OLD_LOOP, NEW_LOOP), (OLD_RET, NEW_RET)]:
@@ -478,19 +580,54 @@ def kernel(tip: str) -> str:
         src = src.replace(old, new)
     a = src.index(CL_COL2IM_START)
     z = src.index(CL_COL2IM_END, a)
-    src = src[:a] + CL_COL2IM + src[z:]
+    src = src[:a] + (col2im or CL_COL2IM) + src[z:]
     a = src.index(COORD_START)
     z = src.index(COORD_END, a)
-    src = src[:a] + NEW_COORD + src[z:]
+    coord = NEW_COORD
+    if prefetch:
+        if coord.count(COORD_PF_OLD) != 1:
+            raise SystemExit("the pass is not as quoted")
+        coord = coord.replace(COORD_PF_OLD, COORD_PF_NEW)
+    src = src[:a] + coord + src[z:]
     if "#include <exception>" not in src:
         raise SystemExit("the tip lost <exception>")
     return src
 
 
 # col2im's channels per task: a block's entries are adjacent, so a task reads whole runs of them.
-BLOCKS = {"clb": "16", "clb1k": "16", "clb4k": "16"}
-# Pixels per columns GEMM.
-CHUNKS = {"clb1k": 1024, "clb4k": 4096}
+BLOCKS = {"clb": "16", "clbA": "16", "clbB": "16", "clr": "16", "clr128": "16", "clr1": "16", "clrp": "16", "clr1p": "16", "clrpp": "16", "clrqpp": "16"}
+# kBackwardTileBytes in MiB.
+TILE_MIB = {"clr128": 128}
+# Pixels per columns GEMM, and columns per weight-gradient GEMM.
+CHUNKS = {"clb": 1024, "clbB": 512, "clr": 1024, "clr128": 1024, "clr1": 1024, "clrp": 1024, "clr1p": 1024, "clrpp": 1024, "clrqpp": 1024}
+WBLOCKS = {"clb": 512, "clbB": 256, "clr": 512, "clr128": 512, "clr1": 512, "clrp": 512, "clr1p": 512, "clrpp": 512, "clrqpp": 512}
+
+
+# `...q...`: GEMM partitions from the shape, about eight tasks each (chunks of 256-1024 pixels,
+# weight blocks of 64-512 columns), instead of fixed sizes.
+SHAPE_SPLIT = [
+    ("  const int64_t chunks = (out_hw + kClChunk - 1) / kClChunk;\n",
+     "  const int64_t chunk_px = std::clamp<int64_t>(\n      (n_imgs * out_hw / 8 + 15) / 16 * 16, 256, kClChunk);\n"
+     "  const int64_t chunks = (out_hw + chunk_px - 1) / chunk_px;\n"),
+    ("                const int64_t p0 = (t % chunks) * kClChunk;\n                const int64_t n = std::min(kClChunk, out_hw - p0);\n",
+     "                const int64_t p0 = (t % chunks) * chunk_px;\n                const int64_t n = std::min(chunk_px, out_hw - p0);\n"),
+    ("  const int64_t blocks = (n + kClWeightBlock - 1) / kClWeightBlock;\n",
+     "  const int64_t wb =\n      std::clamp<int64_t>((n / 8 + 15) / 16 * 16, 64, kClWeightBlock);\n  const int64_t blocks = (n + wb - 1) / wb;\n"),
+    ("            const int64_t w = std::min(kClWeightBlock, n - t * kClWeightBlock);\n",
+     "            const int64_t w = std::min(wb, n - t * wb);\n"),
+    ("                torch::stable::narrow(gw_t, 1, t * kClWeightBlock, w),\n",
+     "                torch::stable::narrow(gw_t, 1, t * wb, w),\n"),
+    ("                torch::stable::narrow(cols_t, 1, t * kClWeightBlock, w));\n",
+     "                torch::stable::narrow(cols_t, 1, t * wb, w));\n"),
+]
+
+
+def shape_split(text: str) -> str:
+    for old, new in SHAPE_SPLIT:
+        if text.count(old) != 1:
+            raise SystemExit(f"not quoted once: {old[:50]!r}")
+        text = text.replace(old, new)
+    return text
 
 
 def build(names: str = "clb") -> None:
@@ -498,11 +635,51 @@ def build(names: str = "clb") -> None:
         standalone.stage(["patched"])
     tip = (standalone.ROOT / "patched" / "cpu" / standalone.KERNEL.name).read_text()
     old = "constexpr int64_t kCol2imBlockChannels = 4;"
-    dirs = [standalone.clone(standalone.ROOT / "patched", n, kernel(tip).replace(
+    dirs = [standalone.clone(standalone.ROOT / "patched", n, kernel(tip, rows_col2im(n.endswith("p")) if n.startswith("clr") else None, n.endswith("pp")).replace(
+        "constexpr int64_t kBackwardTileBytes = int64_t(32) << 20;",
+        f"constexpr int64_t kBackwardTileBytes = int64_t({TILE_MIB.get(n, 32)}) << 20;").replace(
+        "      get_greatest_divisor_below_bound(batch_sz, kMaxParallelImgs);",
+        "      get_greatest_divisor_below_bound(batch_sz, kMaxParallelImgs);" if not n.startswith("clr1") or n.startswith("clr128") else "      1;").replace(
         old, f"constexpr int64_t kCol2imBlockChannels = {BLOCKS[n]};").replace(
-        "constexpr int64_t kClChunk = 256;", f"constexpr int64_t kClChunk = {CHUNKS.get(n, 256)};"),
+        "constexpr int64_t kClChunk = 256;", f"constexpr int64_t kClChunk = {CHUNKS.get(n, 256)};").replace(
+        "constexpr int64_t kClWeightBlock = 128;", f"constexpr int64_t kClWeightBlock = {WBLOCKS.get(n, 128)};"),
         prototype=n) for n in names.split(",")]
+    for d in dirs:
+        if "q" in d.name:
+            k = d / "cpu" / standalone.KERNEL.name
+            k.write_text(shape_split(k.read_text()))
     print(standalone.build(dirs=dirs), flush=True)
+
+
+def same(ref: str, names: str) -> None:
+    """Every backward result of each variant in ``names`` against ``ref``, bit for bit: the check
+    shapes and the verify ones, finite, Inf and NaN data, 1, 2 and 3 threads."""
+    import torch
+
+    ops = ci.load_ops([ref, *names.split(",")])
+    shapes = [(1, 64, 64, 32, 1, 1, True, torch.float32), (2, 48, 32, 17, 2, 1, True, torch.float32),
+              (3, 16, 8, 9, 4, 2, False, torch.float64), (5, 12, 6, 7, 3, 3, True, torch.float32),
+              (40, 4, 5, 7, 1, 1, True, torch.float32), (2, 20, 8, 13, 1, 1, False, torch.float64),
+              (8, 64, 64, 32, 1, 1, True, torch.float32), (1, 40, 6, 11, 1, 2, True, torch.float32),
+              (2, 128, 16, 40, 1, 1, True, torch.float32), (1, 24, 8, 1, 1, 1, True, torch.float32)]
+    bad = total = 0
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        for shape in shapes:
+            for data in ("finite", "inf", "nan"):
+                a = list(ci._args(*shape[:6], mask=shape[6], dtype=shape[7]))
+                if data != "finite":
+                    a[1] = a[1].clone()
+                    a[1].view(-1)[:: 7] = float(data)
+                r = ops[ref]._deform_conv2d_backward(*a)
+                for n in names.split(","):
+                    o = ops[n]._deform_conv2d_backward(*a)
+                    total += 1
+                    if not all(torch.equal(x.nan_to_num(1e30, 1e31, -1e31), y.nan_to_num(1e30, 1e31, -1e31))
+                               and torch.equal(x.isnan(), y.isnan()) for x, y in zip(r, o)):
+                        bad += 1
+                        print("DIFFERS", n, threads, shape, data, flush=True)
+    print(f"{bad} of {total} calls differ from {ref}", flush=True)
 
 
 def verify(name: str = "clb") -> None:
@@ -544,6 +721,8 @@ if __name__ == "__main__":
         build(*sys.argv[2:])
     elif cmd == "check":
         ci.check(*(sys.argv[2:] or ["clb"]))
+    elif cmd == "same":
+        same(*sys.argv[2:])
     elif cmd == "verify":
         verify(*sys.argv[2:])
     elif cmd == "ab":
