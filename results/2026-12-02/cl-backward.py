@@ -481,7 +481,7 @@ void compute_grad_input(
 
 
 # Tiles of a multiple of 16 channels: MKL writes rows of 9 x 227 entries about 1.5x slower than
-# rows of 9 x 224 (2026-12-01; /tmp/gemm_layouts.py on 2026-12-02: 86.8 vs 64.4 ms).
+# rows of 9 x 224 (2026-12-01; gemm-layouts.py, output gemm-layouts.txt).
 EDITS.append(("""      kBackwardTileBytes / std::max<int64_t>(channel_bytes, 1));
 """, """      kBackwardTileBytes / std::max<int64_t>(channel_bytes, 1) / 16 * 16);
 """))
