@@ -174,7 +174,7 @@ MAX_PARALLEL_IMGS = 32
 
 def backward_split(case: Case) -> bool:
     """Whether the backward's columns exceed its buffer bound, so that it runs in channel tiles
-    (patch 0028): the kernel's bound test, from the shape and the dtype it computes in (float32 for
+    (patch 0028; the scope of its declarations, which 0043 ends): the bound test of 0028-0042, from the shape and the dtype it computes in (float32 for
     bfloat16 and float16), with the cache line that pads a row of a multiple of 4 KB (patch 0041;
     before it, this counts a few more layers as split). A superset of the layers that really split
     (the tile's floor of 16 channels can keep a small layer whole), which only relaxes the checks

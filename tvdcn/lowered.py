@@ -3,8 +3,8 @@
 ``NAME-lowered`` (optionally ``-lowered-cov`` / ``-lowered-asan``) is variant NAME built from a copy
 of its tree in which tvdcn.build rewrites, in the kernel file only, the constants that decide those
 paths (``SUBSTITUTIONS``): the 64-bit index switch, the forward's image chunks and pixel tiles, the
-backward's channel tiles and its passes' channel blocks, the pixel tiles of its plans, and the
-parallel grain. The patches are not touched: the rewrite happens in the variant's own worktree after
+backward's channel tiles and its GEMMs' tasks, the pixel tiles of its plans, and the parallel
+grain. The patches are not touched: the rewrite happens in the variant's own worktree after
 checkout, and each substitution must match its text exactly once, or the build fails saying which
 constant moved (a refactor of the kernel must update this table, not silently test the defaults).
 Replacements never add or remove a line, so line numbers (and coverage) map onto the real file.
@@ -15,7 +15,8 @@ before it is written is NaN, an index is -1, which the grid's comparisons and an
 And failures on request, for the error paths no test could reach otherwise (tests/kernel/
 test_faults.py): ``TVDCN_FAIL_SCRATCH=N`` makes every plan allocation of N elements fail (0: every
 allocation), so each site's out-of-memory error is reached by choosing its size;
-``TVDCN_FAIL_GEMM`` makes every tile GEMM of the forward throw, as a failing one would. Unset, they change nothing.
+``TVDCN_FAIL_GEMM`` makes every tile GEMM of the forward and every GEMM task of the backward fail, as a
+failing one would. Unset, they change nothing.
 
 What lowering may change, and what it must not (``DECLARED``, recorded in the variant's
 build.json and read by the suite, tests/conftest.py):
@@ -23,25 +24,26 @@ build.json and read by the suite, tests/conftest.py):
 - ``out`` is already declared changed by the series (its GEMM operands change shape and order);
   smaller pixel tiles and ``small_tile_mm`` on one-pixel tiles round it differently again, so it
   stays compared with the float64 reference, and must still not depend on the thread count.
-- The four gradients the channel tiles feed (patch 0028): a tile's columns are a block of rows of
-  baseline's GEMM (weight^T x grad_out), from which grad_input, grad_offset and grad_mask are
-  computed, and grad_weight is added a block of columns at a time; lowered, the tiles split almost
-  every shape, into blocks as narrow as one channel. A BLAS need not round a block of a GEMM as it
-  rounds the whole, nor the same at every thread count (NVPL does not for grad_weight at 4
-  threads; MKL on x86 does not for a one-channel block of columns at 2 threads, nor for
+- The four gradients the channel tiles feed (patch 0028): a tile's columns are blocks of a GEMM
+  (weight^T x grad_out), from which grad_input, grad_offset and grad_mask are computed, and
+  grad_weight is added a block of columns at a time; lowered, the tiles split almost every shape,
+  into blocks as narrow as one channel, and the GEMM tasks (patch 0043) into chunks of 16 or 32
+  pixels or columns. A BLAS need not round a block of a GEMM as it rounds the whole, nor, before
+  0043 ran each task on one thread, the same at every thread count (NVPL did not for grad_weight
+  at 4 threads; MKL on x86 did not for a one-channel block of columns at 2 threads, nor for
   grad_weight's blocks at 1: results/2026-11-30/tile-rounding.txt). Patch 0028 declares the four
   for ``[split]`` cases, whose columns exceed the default 32 MiB (tvdcn.cases.backward_split);
   lowered, almost every case splits, so this build declares them unscoped: they are compared
-  with the float64 reference at every thread count, left out of the thread-invariance checks,
-  and held to baseline's bits on the exact cases (dyadic values, every
-  sum exact in float64), where no GEMM shape or order can change a bit
+  with the float64 reference at every thread count, left out of the thread-invariance checks
+  (which a prefix before 0043 needs), and held to baseline's bits on the exact cases (dyadic
+  values, every sum exact in float64), where no GEMM shape or order can change a bit
   (tests/kernel/test_threads.py::test_exact_cases_bit_identical_to_baseline).
 - ``grad_bias`` (and, on the exact cases, everything) must stay bit-identical to baseline at every
-  thread count. The 64-bit index type, chunks, pixel tiles and channel blocks of the plans and the
-  grain only change where a value is computed and by which thread, never an element's arithmetic
-  or the order of its sums (the input gradient's bands scan their block's whole plan in order; the
-  offset and mask gradients sum a group's channels in increasing order whatever the tile): what
-  changes bits under this build is the BLAS's blocks only.
+  thread count. The 64-bit index type, chunks, pixel tiles of the plans and the grain only change
+  where a value is computed and by which thread, never an element's arithmetic or the order of
+  its sums (col2im's rows take their entries in the plan's order; the offset and mask gradients
+  sum a group's channels in increasing order whatever the tile): what changes bits under this
+  build is the BLAS's blocks only.
 """
 from __future__ import annotations
 
@@ -78,14 +80,22 @@ SUBSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
      "constexpr int64_t kCoordTilePixels = 128;",
      "constexpr int64_t kCoordTilePixels = 16;",
      "128 -> 16: several offset/mask gradient tiles per image"),
-    ("coordinate block channels",
-     "constexpr int64_t kCoordBlockChannels = 8;",
-     "constexpr int64_t kCoordBlockChannels = 3;",
-     "8 -> 3: full and partial blocks of channels in the offset/mask pass on the grid's shapes"),
-    ("col2im block channels",
-     "constexpr int64_t kCol2imBlockChannels = 4;",
-     "constexpr int64_t kCol2imBlockChannels = 3;",
-     "4 -> 3: full and partial col2im blocks on the grid's shapes"),
+    ("backward GEMM rows",
+     "constexpr int64_t kGemmMinRows = 256;",
+     "constexpr int64_t kGemmMinRows = 16;",
+     "256 -> 16: the backward's columns GEMM in several tasks per image, with a partial last one"),
+    ("backward GEMM rows ceiling",
+     "constexpr int64_t kGemmMaxRows = 1024;",
+     "constexpr int64_t kGemmMaxRows = 32;",
+     "1024 -> 32: every grid image's pixels in chunks of 16 or 32"),
+    ("backward GEMM columns",
+     "constexpr int64_t kGemmMinCols = 64;",
+     "constexpr int64_t kGemmMinCols = 16;",
+     "64 -> 16: grad_weight's GEMM in several blocks of columns, with a partial last one"),
+    ("backward GEMM columns ceiling",
+     "constexpr int64_t kGemmMaxCols = 512;",
+     "constexpr int64_t kGemmMaxCols = 32;",
+     "512 -> 32: blocks of 16 or 32 columns on the grid's shapes"),
     ("forward chunk bytes",
      "constexpr int64_t kChunkBytes = 32 << 20;",
      "constexpr int64_t kChunkBytes = 4096;",
@@ -113,6 +123,11 @@ SUBSTITUTIONS: tuple[tuple[str, str, str, str], ...] = (
      "Tensor out_g = torch::stable::from_blob(",
      "Tensor out_g = std::getenv(\"TVDCN_FAIL_GEMM\") ? throw std::exception() : torch::stable::from_blob(",
      "TVDCN_FAIL_GEMM set: every tile GEMM of the forward throws, as a failing one would"),
+    ("backward GEMM failure",
+     "    stable_helpers::addmm_(c_t, a_t, b_t, beta);",
+     "    if (std::getenv(\"TVDCN_FAIL_GEMM\")) { throw std::exception(); } "
+     "stable_helpers::addmm_(c_t, a_t, b_t, beta);",
+     "TVDCN_FAIL_GEMM set: every GEMM task of the backward fails, as a failing one would"),
 )
 
 # Results whose rounding the lowered build may change from baseline, beyond the series' own

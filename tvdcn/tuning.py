@@ -66,12 +66,18 @@ TUNABLES: tuple[Tunable, ...] = (
             "backward: the column buffer's size (channel tiles)"),
     Tunable("kBackwardTileMinChannels", "constexpr int64_t kBackwardTileMinChannels = 16;", "= 16;", ("= 4;", "= 64;"),
             "train", "s64-b32", "backward: the fewest channels per tile (s64-b32's 4.7 MB channels)"),
-    Tunable("kCol2imTasksPerThread", "constexpr int64_t kCol2imTasksPerThread = 4;", "= 4;", ("= 1;", "= 16;"),
-            "train", TRAIN, "input gradient: row bands when planes are few"),
-    Tunable("kCol2imBlockChannels", "constexpr int64_t kCol2imBlockChannels = 4;", "= 4;", ("= 2;", "= 8;"),
-            "train", TRAIN, "input gradient: channels per task (per read of the plan)"),
-    Tunable("kCoordBlockChannels", "constexpr int64_t kCoordBlockChannels = 8;", "= 8;", ("= 4;", "= 16;"),
-            "train", TRAIN, "offset/mask gradient: channels per read of the plan"),
+    Tunable("kGemmTasks", "constexpr int64_t kGemmTasks = 8;", "= 8;", ("= 4;", "= 16;"),
+            "train", TRAIN, "backward GEMMs: tasks per GEMM (a shape-only split)"),
+    Tunable("kGemmMinRows", "constexpr int64_t kGemmMinRows = 256;", "= 256;", ("= 128;", "= 512;"),
+            "train", TRAIN, "backward columns GEMM: the fewest pixels per task"),
+    Tunable("kGemmMaxRows", "constexpr int64_t kGemmMaxRows = 1024;", "= 1024;", ("= 512;", "= 2048;"),
+            "train", TRAIN, "backward columns GEMM: the most pixels per task"),
+    Tunable("kGemmMinCols", "constexpr int64_t kGemmMinCols = 64;", "= 64;", ("= 32;", "= 128;"),
+            "train", TRAIN, "weight gradient GEMM: the fewest columns per task"),
+    Tunable("kGemmMaxCols", "constexpr int64_t kGemmMaxCols = 512;", "= 512;", ("= 256;", "= 1024;"),
+            "train", TRAIN, "weight gradient GEMM: the most columns per task"),
+    Tunable("kPrefetchEntries", "constexpr int64_t kPrefetchEntries = 4;", "= 4;", ("= 2;", "= 8;"),
+            "train", TRAIN, "channels-last passes: plan entries prefetched ahead"),
 )
 
 # Constants not swept, and why they need no figures.
@@ -80,6 +86,8 @@ DERIVED = {
     "kMaxParallelImgs": "upstream's (32), unchanged: it decides the backward's blocks, hence its GEMMs' shapes "
                         "and rounding",
     "kIntMax": "INT_MAX: the argument check's bound for int position arithmetic, not a tuning choice",
+    "kCol2imBlockChannels": "col2im's copy of the tile gradient into the planes: channels per run, a cache line "
+                            "of float32",
 }
 # How the kernel declares a named integer constant; each must be in TUNABLES or DERIVED.
 CONSTANT = r"(?:constexpr|const) int64_t (k[A-Z]\w*) ="

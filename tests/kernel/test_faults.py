@@ -4,7 +4,7 @@ The kernel cannot throw inside a parallel region: a task that fails to allocate 
 GEMM fails) sets a flag, the loop ends, and the error is raised after it. No valid call on a
 machine with memory reaches those paths, so a -lowered build fails on request (tvdcn.lowered):
 ``TVDCN_FAIL_SCRATCH=N`` fails every plan allocation of N elements (0: all of them),
-``TVDCN_FAIL_GEMM`` every tile GEMM of the forward. Each case sets one in a fresh process, calls
+``TVDCN_FAIL_GEMM`` every tile GEMM of the forward and every GEMM task of the backward. Each case sets one in a fresh process, calls
 the op, then unsets it and checks that the op gives the same bits as before the failure.
 
 Only a -lowered build has those switches: against any other variant these tests are skipped.
@@ -53,10 +53,13 @@ print(json.dumps({{"raised": raised, "same_after": same}}))
 FAULTS = {
     "forward-plan": ("TVDCN_FAIL_SCRATCH", "0", False, 5, 1, "deform_conv2d_forward_kernel",
                      "out of memory allocating the im2col sampling plan"),
-    "offset-gradient-plan": ("TVDCN_FAIL_SCRATCH", "0", True, 5, 1, "compute_grad_offset_and_mask",
+    # The lowered offset/mask tile: kk * kCoordTilePixels = 9 * 16 indices and flags.
+    "offset-gradient-plan": ("TVDCN_FAIL_SCRATCH", "144", True, 5, 1, "compute_grad_offset_and_mask",
                              "out of memory allocating the offset gradient's plan"),
     "forward-gemm": ("TVDCN_FAIL_GEMM", "1", False, 5, 1, "deform_conv2d_forward_kernel",
                      "the GEMM of a tile failed"),
+    "backward-gemm": ("TVDCN_FAIL_GEMM", "1", True, 5, 1, "tile_columns",
+                      "a GEMM of the backward failed"),
 }
 
 
