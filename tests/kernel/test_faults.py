@@ -58,7 +58,7 @@ FAULTS = {
                              "out of memory allocating the offset gradient's plan"),
     "forward-gemm": ("TVDCN_FAIL_GEMM", "1", False, 5, 1, "deform_conv2d_forward_kernel",
                      "the GEMM of a tile failed"),
-    "backward-gemm": ("TVDCN_FAIL_GEMM", "1", True, 5, 1, "tile_columns",
+    "backward-gemm": ("TVDCN_FAIL_GEMM", "1", True, 5, 1, "run_gemm_tasks",
                       "a GEMM of the backward failed"),
 }
 
